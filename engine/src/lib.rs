@@ -1,5 +1,34 @@
 //! prunedb-engine: a pure-Rust, byte-compatible reimplementation of LMDB 0.9.
+//!
+//! The layers import downward only: [`format`] (byte layouts) under
+//! [`btree`] (search and cursors over a [`btree::PageSource`]) under
+//! [`snapshot`] (a consistent view at one meta page); the `std` feature adds
+//! the environment: files, the memory map and transactions.
 #![cfg_attr(not(feature = "std"), no_std)]
 #![deny(missing_docs)]
 
 extern crate alloc;
+
+pub mod btree;
+pub mod error;
+pub mod format;
+pub mod snapshot;
+
+#[cfg(feature = "std")]
+mod env;
+#[cfg(feature = "std")]
+mod iter;
+
+pub use btree::{CursorOp, Entry};
+pub use error::{Error, Result};
+pub use format::DbFlags;
+pub use snapshot::{Snapshot, Stat};
+
+#[cfg(feature = "std")]
+pub use env::{env_paths, Database, Env, EnvBuilder, EnvFlags, EnvInfo, MapSource, RoTxn};
+#[cfg(feature = "std")]
+pub use iter::{Dups, Iter};
+
+/// A cursor over a database of a read transaction on the memory map.
+#[cfg(feature = "std")]
+pub type RoCursor<'txn, 'env> = btree::Cursor<'txn, MapSource<'env>>;

@@ -1,0 +1,528 @@
+//! Cursors over a database, with LMDB's dup sub-cursor (`MDB_xcursor`).
+//!
+//! The state machine follows LMDB's `mdb_cursor_get` op by op, including
+//! its end-of-data and failed-search positions, so that any sequence of
+//! operations returns what C LMDB returns.
+
+use super::tree::{Target, TreeCursor};
+use super::{Cmp, PageSource, Tree};
+use crate::error::{Error, Result};
+use crate::format::{DbFlags, DbRecord, Node, NodeFlags};
+
+/// Cursor operations: LMDB's `MDB_cursor_op`, read side.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[repr(u32)]
+pub enum CursorOp {
+    /// Position at the first key/value.
+    First = 0,
+    /// Position at the first value of the current key (DUPSORT).
+    FirstDup = 1,
+    /// Position at the given key and value (DUPSORT).
+    GetBoth = 2,
+    /// Position at the given key and the first value not less than the given one (DUPSORT).
+    GetBothRange = 3,
+    /// Return the current key/value.
+    GetCurrent = 4,
+    /// Return up to a page of values of the current key (DUPFIXED).
+    GetMultiple = 5,
+    /// Position at the last key/value.
+    Last = 6,
+    /// Position at the last value of the current key (DUPSORT).
+    LastDup = 7,
+    /// Move to the next key/value.
+    Next = 8,
+    /// Move to the next value of the current key (DUPSORT).
+    NextDup = 9,
+    /// Return the next page of values of the current key (DUPFIXED).
+    NextMultiple = 10,
+    /// Move to the first value of the next key.
+    NextNoDup = 11,
+    /// Move to the previous key/value.
+    Prev = 12,
+    /// Move to the previous value of the current key (DUPSORT).
+    PrevDup = 13,
+    /// Move to the last value of the previous key.
+    PrevNoDup = 14,
+    /// Position at the given key.
+    Set = 15,
+    /// Position at the given key, returning the stored key.
+    SetKey = 16,
+    /// Position at the first key not less than the given one.
+    SetRange = 17,
+    /// Return the previous page of values of the current key (DUPFIXED).
+    PrevMultiple = 18,
+}
+
+/// A key/value pair borrowed from the snapshot.
+pub type Entry<'t> = (&'t [u8], &'t [u8]);
+
+/// A cursor over one database of a snapshot.
+pub struct Cursor<'t, S: PageSource + ?Sized> {
+    src: &'t S,
+    main: TreeCursor<'t>,
+    /// The dup sub-cursor of a DUPSORT database.
+    sub: Option<TreeCursor<'t>>,
+    flags: DbFlags,
+    dcmp: Cmp,
+}
+
+impl<'t, S: PageSource + ?Sized> Cursor<'t, S> {
+    /// A cursor over the tree of database record `rec`, reading pages from `src`.
+    pub fn new(src: &'t S, rec: &DbRecord) -> Cursor<'t, S> {
+        let flags = rec.flags;
+        let main = TreeCursor::new(Tree::from_record(rec, Cmp::for_keys(flags)));
+        let dcmp = Cmp::for_dups(flags);
+        let sub = flags
+            .contains(DbFlags::DUPSORT)
+            .then(|| TreeCursor::new(Tree::from_record(&DbRecord::empty(DbFlags(0)), dcmp)));
+        Cursor {
+            src,
+            main,
+            sub,
+            flags,
+            dcmp,
+        }
+    }
+
+    /// The database's flags.
+    pub fn db_flags(&self) -> DbFlags {
+        self.flags
+    }
+
+    /// Performs one cursor operation, as `mdb_cursor_get` does. `key` and
+    /// `data` are the inputs of the SET and GET_BOTH families. Returns
+    /// `Ok(None)` where LMDB returns `MDB_NOTFOUND`.
+    pub fn get(
+        &mut self,
+        op: CursorOp,
+        key: Option<&[u8]>,
+        data: Option<&[u8]>,
+    ) -> Result<Option<Entry<'t>>> {
+        match self.op(op, key, data) {
+            Ok(e) => Ok(Some(e)),
+            Err(Error::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    fn op(&mut self, op: CursorOp, key: Option<&[u8]>, data: Option<&[u8]>) -> Result<Entry<'t>> {
+        use CursorOp::*;
+        match op {
+            First => self.first(),
+            Last => self.last(),
+            Next | NextDup | NextNoDup => self.next(op),
+            Prev | PrevDup | PrevNoDup => self.prev(op),
+            GetCurrent => self.current(),
+            Set | SetKey | SetRange => {
+                let key = key.ok_or(Error::InvalidArgument)?;
+                self.set(key, None, op)
+            }
+            GetBoth | GetBothRange => {
+                let key = key.ok_or(Error::InvalidArgument)?;
+                let data = data.ok_or(Error::InvalidArgument)?;
+                if self.sub.is_none() {
+                    return Err(Error::Incompatible);
+                }
+                self.set(key, Some(data), op)
+            }
+            FirstDup | LastDup => self.move_dup(op == LastDup),
+            GetMultiple => {
+                if !self.main.initialized() {
+                    return Err(Error::InvalidArgument);
+                }
+                self.require_dupfixed()?;
+                let sub = self.sub.as_ref().ok_or(Error::Incompatible)?;
+                if !sub.initialized() || sub.eof() {
+                    // LMDB succeeds here without touching key or data.
+                    return Ok((&[], &[]));
+                }
+                self.fetch_multiple()
+            }
+            NextMultiple => {
+                self.require_dupfixed()?;
+                let (k, _) = self.next(NextDup)?;
+                let sub = self.sub.as_ref().ok_or(Error::Incompatible)?;
+                if !sub.initialized() {
+                    return Err(Error::NotFound);
+                }
+                let (_, v) = self.fetch_multiple()?;
+                Ok((k, v))
+            }
+            PrevMultiple => {
+                self.require_dupfixed()?;
+                let mut k: &[u8] = &[];
+                if !self.main.initialized() {
+                    k = self.last()?.0;
+                }
+                let src = self.src;
+                let sub = self.sub.as_mut().ok_or(Error::Incompatible)?;
+                if !sub.initialized() {
+                    return Err(Error::NotFound);
+                }
+                sub.sibling(src, false)?;
+                let (_, v) = self.fetch_multiple()?;
+                Ok((k, v))
+            }
+        }
+    }
+
+    fn require_dupfixed(&self) -> Result<()> {
+        if self.flags.contains(DbFlags::DUPFIXED) && self.sub.is_some() {
+            Ok(())
+        } else {
+            Err(Error::Incompatible)
+        }
+    }
+
+    /// All values on the sub-cursor's current LEAF2 page; the sub-cursor
+    /// moves to the page's last value.
+    fn fetch_multiple(&mut self) -> Result<Entry<'t>> {
+        let sub = self.sub.as_mut().ok_or(Error::Incompatible)?;
+        let page = sub.page()?;
+        let ksize = sub.tree.ksize;
+        let all = if page.is_leaf2() {
+            page.leaf2_keys(ksize)?
+        } else {
+            return Err(Error::corrupted(
+                page.pgno(),
+                "DUPFIXED values not on a LEAF2 page",
+            ));
+        };
+        sub.set_ki(page.len().saturating_sub(1));
+        let key = if self.main.initialized() {
+            self.main.node().map(|n| n.key).unwrap_or(&[])
+        } else {
+            &[]
+        };
+        Ok((key, all))
+    }
+
+    /// The value of a leaf node that has no dups (`mdb_node_read`).
+    #[inline]
+    fn node_data(&self, node: &Node<'t>) -> Result<&'t [u8]> {
+        read_value(self.src, node)
+    }
+
+    /// Starts the sub-cursor on `node`'s dups (`mdb_xcursor_init1`).
+    fn init_sub(&mut self, node: &Node<'t>) -> Result<&mut TreeCursor<'t>> {
+        let pgno = self.main.page()?.pgno();
+        let tree = Tree::dups(
+            node,
+            pgno,
+            self.dcmp,
+            self.flags.contains(DbFlags::DUPFIXED),
+        )?;
+        let sub = self
+            .sub
+            .as_mut()
+            .ok_or(Error::corrupted(pgno, "dup node in a non-DUPSORT database"))?;
+        *sub = TreeCursor::new(tree);
+        Ok(sub)
+    }
+
+    fn reset_sub(&mut self) {
+        if let Some(sub) = self.sub.as_mut() {
+            sub.reset();
+        }
+    }
+
+    /// Key and value at the main cursor's position, starting the sub-cursor
+    /// at its first (or last) value when the key has dups.
+    fn fetch(&mut self, last_dup: bool) -> Result<Entry<'t>> {
+        let page = self.main.page()?;
+        if page.is_leaf2() {
+            return Ok((self.main.key()?, &[]));
+        }
+        let node = self.main.node()?;
+        if node.flags.contains(NodeFlags::DUPDATA) {
+            let src = self.src;
+            let sub = self.init_sub(&node)?;
+            let v = if last_dup {
+                sub.last(src)?
+            } else {
+                sub.first(src)?
+            };
+            Ok((node.key, v))
+        } else {
+            Ok((node.key, self.node_data(&node)?))
+        }
+    }
+
+    fn first(&mut self) -> Result<Entry<'t>> {
+        self.reset_sub();
+        if !self.main.initialized() || self.main.top() > 0 {
+            self.main.page_search(self.src, Target::First)?;
+        }
+        self.main.set_initialized();
+        self.main.set_eof(false);
+        self.main.set_ki(0);
+        self.fetch(false)
+    }
+
+    fn last(&mut self) -> Result<Entry<'t>> {
+        if !self.main.eof() && (!self.main.initialized() || self.main.top() > 0) {
+            self.main.page_search(self.src, Target::Last)?;
+        }
+        let n = self.main.page()?.len();
+        self.main.set_ki(n.saturating_sub(1));
+        self.main.set_initialized();
+        self.main.set_eof(true);
+        self.fetch(true)
+    }
+
+    fn dup_node(&self) -> Result<Option<Node<'t>>> {
+        let page = self.main.page()?;
+        if self.main.ki() >= page.len() || page.is_leaf2() {
+            return Ok(None);
+        }
+        Ok(Some(page.node(self.main.ki())?))
+    }
+
+    fn next(&mut self, op: CursorOp) -> Result<Entry<'t>> {
+        if !self.main.initialized() {
+            return self.first();
+        }
+        let n = self.main.page()?.len();
+        if self.main.eof() {
+            if self.main.ki() + 1 >= n {
+                return Err(Error::NotFound);
+            }
+            self.main.set_eof(false);
+        }
+        if self.sub.is_some() {
+            let node = self.dup_node()?;
+            match node {
+                Some(node) if node.flags.contains(NodeFlags::DUPDATA) => {
+                    if op == CursorOp::Next || op == CursorOp::NextDup {
+                        let src = self.src;
+                        let sub = self.sub.as_mut().ok_or(Error::Incompatible)?;
+                        match sub.next(src) {
+                            Ok(v) => return Ok((node.key, v)),
+                            Err(Error::NotFound) if op == CursorOp::Next => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                }
+                _ => {
+                    self.reset_sub();
+                    if op == CursorOp::NextDup {
+                        return Err(Error::NotFound);
+                    }
+                }
+            }
+        }
+        // `step_next` repeats the end-of-data check; it is a no-op now.
+        self.main.step_next(self.src)?;
+        self.fetch(false)
+    }
+
+    fn prev(&mut self, op: CursorOp) -> Result<Entry<'t>> {
+        if !self.main.initialized() {
+            self.last()?;
+            self.main.set_initialized();
+            let k = self.main.ki();
+            self.main.set_ki(k + 1);
+        }
+        if self.sub.is_some() {
+            if let Some(node) = self.dup_node()? {
+                if node.flags.contains(NodeFlags::DUPDATA) {
+                    if op == CursorOp::Prev || op == CursorOp::PrevDup {
+                        let src = self.src;
+                        let sub = self.sub.as_mut().ok_or(Error::Incompatible)?;
+                        match sub.prev(src) {
+                            Ok(v) => {
+                                self.main.set_eof(false);
+                                return Ok((node.key, v));
+                            }
+                            Err(Error::NotFound) if op == CursorOp::Prev => {}
+                            Err(e) => return Err(e),
+                        }
+                    }
+                } else {
+                    self.reset_sub();
+                    if op == CursorOp::PrevDup {
+                        return Err(Error::NotFound);
+                    }
+                }
+            }
+        }
+        self.main.step_prev(self.src)?;
+        self.fetch(true)
+    }
+
+    fn current(&mut self) -> Result<Entry<'t>> {
+        if !self.main.initialized() {
+            return Err(Error::InvalidArgument);
+        }
+        let page = self.main.page()?;
+        let n = page.len();
+        if n == 0 || self.main.ki() >= n {
+            self.main.set_ki(n);
+            return Err(Error::NotFound);
+        }
+        if page.is_leaf2() {
+            return Ok((self.main.key()?, &[]));
+        }
+        let node = self.main.node()?;
+        if node.flags.contains(NodeFlags::DUPDATA) {
+            let sub = self.sub.as_mut().ok_or(Error::Incompatible)?;
+            if !sub.initialized() {
+                return Err(Error::InvalidArgument);
+            }
+            let sp = sub.page()?;
+            if sp.is_empty() || sub.ki() >= sp.len() {
+                sub.set_ki(sp.len());
+                return Err(Error::NotFound);
+            }
+            return Ok((node.key, sub.key()?));
+        }
+        Ok((node.key, self.node_data(&node)?))
+    }
+
+    fn move_dup(&mut self, last: bool) -> Result<Entry<'t>> {
+        if !self.main.initialized() {
+            return Err(Error::InvalidArgument);
+        }
+        if self.sub.is_none() {
+            return Err(Error::Incompatible);
+        }
+        let n = self.main.page()?.len();
+        if self.main.ki() >= n {
+            self.main.set_ki(n);
+            return Err(Error::NotFound);
+        }
+        self.main.set_eof(false);
+        let node = self.main.node()?;
+        if !node.flags.contains(NodeFlags::DUPDATA) {
+            return Ok((node.key, self.node_data(&node)?));
+        }
+        let src = self.src;
+        let sub = self.sub.as_mut().ok_or(Error::Incompatible)?;
+        if !sub.initialized() {
+            return Err(Error::InvalidArgument);
+        }
+        let v = if last {
+            sub.last(src)?
+        } else {
+            sub.first(src)?
+        };
+        Ok((node.key, v))
+    }
+
+    fn set(&mut self, key: &[u8], data: Option<&[u8]>, op: CursorOp) -> Result<Entry<'t>> {
+        self.reset_sub();
+        let exact = !matches!(op, CursorOp::SetRange);
+        let k = self.main.set(self.src, key, exact)?;
+        let page = self.main.page()?;
+        if page.is_leaf2() {
+            return Ok((k, &[]));
+        }
+        let node = self.main.node()?;
+        if node.flags.contains(NodeFlags::DUPDATA) {
+            let src = self.src;
+            let sub = self.init_sub(&node)?;
+            let v = match data {
+                None => sub.first(src)?,
+                Some(d) => sub.set(src, d, op == CursorOp::GetBoth)?,
+            };
+            return Ok((node.key, v));
+        }
+        let v = self.node_data(&node)?;
+        if let Some(d) = data {
+            let ord = self.dcmp.compare(d, v);
+            if ord != core::cmp::Ordering::Equal
+                && (op == CursorOp::GetBoth || ord == core::cmp::Ordering::Greater)
+            {
+                return Err(Error::NotFound);
+            }
+        }
+        Ok((node.key, v))
+    }
+
+    /// Number of values of the current key (`mdb_cursor_count`).
+    pub fn count(&self) -> Result<u64> {
+        let sub = self.sub.as_ref().ok_or(Error::Incompatible)?;
+        if !self.main.initialized() {
+            return Err(Error::InvalidArgument);
+        }
+        let page = self.main.page()?;
+        if self.main.ki() >= page.len() {
+            return Err(Error::NotFound);
+        }
+        let node = self.main.node()?;
+        if !node.flags.contains(NodeFlags::DUPDATA) {
+            return Ok(1);
+        }
+        if !sub.initialized() {
+            return Err(Error::InvalidArgument);
+        }
+        Ok(sub.tree.entries)
+    }
+
+    /// The page stack of the main cursor, root first: each page number and
+    /// the index within it. Used by tools that walk trees.
+    pub fn path(&self) -> impl Iterator<Item = (u64, usize)> + '_ {
+        (0..self.main.depth()).filter_map(|l| self.main.level(l).map(|(p, i)| (p.pgno(), i)))
+    }
+}
+
+/// The value of a leaf node that has no dups: inline, or in an overflow run.
+#[inline]
+pub(crate) fn read_value<'t, S: PageSource + ?Sized>(
+    src: &'t S,
+    node: &Node<'t>,
+) -> Result<&'t [u8]> {
+    match node.overflow_pgno() {
+        Some(pgno) => src.overflow_value(pgno, node.data_size),
+        None => Ok(node.value),
+    }
+}
+
+/// Looks up `key` and returns its (first) value (`mdb_get`), without the
+/// bookkeeping of a full cursor.
+pub fn get<'t, S: PageSource + ?Sized>(
+    src: &'t S,
+    rec: &DbRecord,
+    key: &[u8],
+) -> Result<Option<&'t [u8]>> {
+    if key.is_empty() {
+        return Err(Error::BadValSize);
+    }
+    let mut c = TreeCursor::new(Tree::from_record(rec, Cmp::for_keys(rec.flags)));
+    match c.page_search(src, Target::Key(key)) {
+        Ok(()) => {}
+        Err(Error::NotFound) => return Ok(None),
+        Err(e) => return Err(e),
+    }
+    let (_, exact) = c.node_search(key)?;
+    if !exact {
+        return Ok(None);
+    }
+    let page = c.page()?;
+    if page.is_leaf2() {
+        return Ok(Some(&[]));
+    }
+    let node = c.node()?;
+    if node.flags.contains(NodeFlags::DUPDATA) {
+        let dcmp = Cmp::for_dups(rec.flags);
+        let tree = Tree::dups(
+            &node,
+            page.pgno(),
+            dcmp,
+            rec.flags.contains(DbFlags::DUPFIXED),
+        )?;
+        let mut sub = TreeCursor::new(tree);
+        return sub.first(src).map(Some);
+    }
+    read_value(src, &node).map(Some)
+}
+
+impl<'t, S: PageSource + ?Sized> Cursor<'t, S> {
+    /// The leaf node under the main cursor (not on LEAF2 pages).
+    pub fn current_node(&self) -> Result<Node<'t>> {
+        if !self.main.initialized() {
+            return Err(Error::InvalidArgument);
+        }
+        self.main.node()
+    }
+}

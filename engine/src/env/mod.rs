@@ -1,0 +1,469 @@
+//! The environment: files, the memory map, and read transactions over it.
+
+mod mmap;
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use crate::btree::{Cursor, PageSource};
+use crate::error::{Error, Result};
+use crate::format::{DbFlags, DbRecord, Meta, META_SIZE, PAGE_HEADER_SIZE};
+use crate::snapshot::{Snapshot, Stat};
+
+use mmap::Mmap;
+
+/// Environment flags (`mdb_env_open` flags).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct EnvFlags(pub u32);
+
+impl EnvFlags {
+    /// Use a fixed address for the map.
+    pub const FIXEDMAP: EnvFlags = EnvFlags(0x01);
+    /// The path is the data file itself; the lock file is `path` + `-lock`.
+    pub const NOSUBDIR: EnvFlags = EnvFlags(0x4000);
+    /// Don't fsync after commit.
+    pub const NOSYNC: EnvFlags = EnvFlags(0x10000);
+    /// Open read-only.
+    pub const RDONLY: EnvFlags = EnvFlags(0x20000);
+    /// Don't fsync the meta page after commit.
+    pub const NOMETASYNC: EnvFlags = EnvFlags(0x40000);
+    /// Use a writable map.
+    pub const WRITEMAP: EnvFlags = EnvFlags(0x80000);
+    /// Flush the writable map asynchronously.
+    pub const MAPASYNC: EnvFlags = EnvFlags(0x100000);
+    /// Reader slots belong to transactions, not threads.
+    pub const NOTLS: EnvFlags = EnvFlags(0x200000);
+    /// Take no locks.
+    pub const NOLOCK: EnvFlags = EnvFlags(0x400000);
+    /// Don't read ahead.
+    pub const NORDAHEAD: EnvFlags = EnvFlags(0x800000);
+    /// Don't zero malloc'd pages before writing them.
+    pub const NOMEMINIT: EnvFlags = EnvFlags(0x1000000);
+
+    /// No flags.
+    pub const fn empty() -> EnvFlags {
+        EnvFlags(0)
+    }
+    /// Whether every flag of `o` is set.
+    pub const fn contains(self, o: EnvFlags) -> bool {
+        self.0 & o.0 == o.0
+    }
+}
+
+impl core::ops::BitOr for EnvFlags {
+    type Output = EnvFlags;
+    fn bitor(self, o: EnvFlags) -> EnvFlags {
+        EnvFlags(self.0 | o.0)
+    }
+}
+
+/// Information about the environment (`MDB_envinfo`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct EnvInfo {
+    /// Address of the map, if fixed (0 otherwise, as `mdb_stat` prints it).
+    pub map_addr: u64,
+    /// Size of the map.
+    pub map_size: u64,
+    /// The last page used.
+    pub last_pgno: u64,
+    /// The last committed transaction.
+    pub last_txnid: u64,
+    /// Size of the reader table.
+    pub max_readers: u32,
+    /// Reader slots in use.
+    pub num_readers: u32,
+}
+
+/// Options for opening an environment.
+#[derive(Clone, Debug)]
+pub struct EnvBuilder {
+    flags: EnvFlags,
+    max_dbs: u32,
+    max_readers: u32,
+    map_size: Option<u64>,
+}
+
+impl Default for EnvBuilder {
+    fn default() -> Self {
+        EnvBuilder {
+            flags: EnvFlags::empty(),
+            max_dbs: 0,
+            max_readers: 126,
+            map_size: None,
+        }
+    }
+}
+
+impl EnvBuilder {
+    /// Sets the environment flags.
+    pub fn flags(mut self, flags: EnvFlags) -> Self {
+        self.flags = flags;
+        self
+    }
+    /// Sets how many named databases may be opened (`mdb_env_set_maxdbs`).
+    pub fn max_dbs(mut self, n: u32) -> Self {
+        self.max_dbs = n;
+        self
+    }
+    /// Sets the size of the reader table (`mdb_env_set_maxreaders`).
+    pub fn max_readers(mut self, n: u32) -> Self {
+        self.max_readers = n;
+        self
+    }
+    /// Sets the map size (`mdb_env_set_mapsize`).
+    pub fn map_size(mut self, n: u64) -> Self {
+        self.map_size = Some(n);
+        self
+    }
+
+    /// Opens the environment at `path` read-only.
+    pub fn open(self, path: impl AsRef<Path>) -> Result<Env> {
+        Env::open_with(path.as_ref(), self)
+    }
+}
+
+/// A handle to a database of an environment, valid in every transaction
+/// of that environment (LMDB's `MDB_dbi`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct Database {
+    dbi: u32,
+}
+
+impl Database {
+    /// The free-page database (`FREE_DBI`).
+    pub const FREE: Database = Database { dbi: 0 };
+    /// The main database (`MAIN_DBI`).
+    pub const MAIN: Database = Database { dbi: 1 };
+
+    /// The handle's index (`MDB_dbi`).
+    pub fn dbi(&self) -> u32 {
+        self.dbi
+    }
+}
+
+struct EnvInner {
+    path: PathBuf,
+    flags: EnvFlags,
+    file: File,
+    map: Mmap,
+    map_size: u64,
+    page_size: usize,
+    max_readers: u32,
+    max_dbs: u32,
+    /// File length in bytes as last measured; it only grows.
+    file_len: AtomicU64,
+    /// Names of the databases opened so far; the index is the dbi.
+    dbis: Mutex<Vec<Option<Vec<u8>>>>,
+}
+
+/// An open LMDB environment.
+///
+/// Cloning is cheap and shares the environment.
+#[derive(Clone)]
+pub struct Env {
+    inner: Arc<EnvInner>,
+}
+
+/// The paths of the data and lock files of an environment.
+pub fn env_paths(path: &Path, flags: EnvFlags) -> (PathBuf, PathBuf) {
+    if flags.contains(EnvFlags::NOSUBDIR) {
+        let mut lock = path.as_os_str().to_owned();
+        lock.push("-lock");
+        (path.to_path_buf(), PathBuf::from(lock))
+    } else {
+        (path.join("data.mdb"), path.join("lock.mdb"))
+    }
+}
+
+/// Reads both meta pages from `read` (a function that fills a buffer at a
+/// file offset) and returns the newer valid one, as `mdb_env_read_header`
+/// does. The page size comes from meta 0.
+fn read_metas(read: impl Fn(u64, &mut [u8]) -> bool) -> Result<(Meta, [Option<Meta>; 2])> {
+    let mut buf = [0u8; PAGE_HEADER_SIZE + META_SIZE];
+    if !read(0, &mut buf) {
+        return Err(Error::Invalid);
+    }
+    let m0 = Meta::parse(&buf, 0)?;
+    let ps = m0.page_size() as u64;
+    if !(crate::format::MIN_PAGE_SIZE as u64..=crate::format::MAX_PAGE_SIZE as u64).contains(&ps)
+        || !ps.is_power_of_two()
+    {
+        return Err(Error::corrupted(0, "meta page size"));
+    }
+    if !read(ps, &mut buf) {
+        return Err(Error::Invalid);
+    }
+    let m1 = Meta::parse(&buf, 1)?;
+    let pick = if m1.txnid > m0.txnid { m1 } else { m0 };
+    Ok((pick, [Some(m0), Some(m1)]))
+}
+
+impl Env {
+    /// Options for opening an environment.
+    pub fn builder() -> EnvBuilder {
+        EnvBuilder::default()
+    }
+
+    /// Opens the environment at `path` read-only with default options.
+    pub fn open(path: impl AsRef<Path>) -> Result<Env> {
+        Env::builder().open(path)
+    }
+
+    fn open_with(path: &Path, opts: EnvBuilder) -> Result<Env> {
+        let (data_path, _lock_path) = env_paths(path, opts.flags);
+        let file = OpenOptions::new().read(true).open(&data_path)?;
+        let len = file.metadata()?.len();
+        let (meta, _) = read_metas(|off, buf| file.read_exact_at(buf, off).is_ok())?;
+        let page_size = meta.page_size();
+        meta.validate(if meta.txnid & 1 == 1 { 1 } else { 0 })?;
+        let map_size = opts.map_size.unwrap_or(0).max(meta.map_size).max(len);
+        let map_len = usize::try_from(map_size).map_err(|_| Error::InvalidArgument)?;
+        let map = Mmap::map(&file, map_len)?;
+        Ok(Env {
+            inner: Arc::new(EnvInner {
+                path: path.to_path_buf(),
+                flags: opts.flags | EnvFlags::RDONLY,
+                file,
+                map,
+                map_size,
+                page_size,
+                max_readers: opts.max_readers,
+                max_dbs: opts.max_dbs,
+                file_len: AtomicU64::new(len),
+                dbis: Mutex::new(vec![None, None]),
+            }),
+        })
+    }
+
+    /// The path the environment was opened with.
+    pub fn path(&self) -> &Path {
+        &self.inner.path
+    }
+    /// The flags the environment was opened with.
+    pub fn flags(&self) -> EnvFlags {
+        self.inner.flags
+    }
+    /// The page size.
+    pub fn page_size(&self) -> usize {
+        self.inner.page_size
+    }
+    /// The longest key accepted (`mdb_env_get_maxkeysize`).
+    pub fn max_key_size(&self) -> usize {
+        crate::format::MAX_KEY_SIZE
+    }
+    /// How many named databases may be opened.
+    pub fn max_dbs(&self) -> u32 {
+        self.inner.max_dbs
+    }
+
+    /// The newest meta page, read from the map.
+    fn current_meta(&self) -> Result<Meta> {
+        let (meta, _) = read_metas(|off, buf| self.inner.map.read_volatile(off as usize, buf))?;
+        Ok(meta)
+    }
+
+    /// Both meta pages, as stored.
+    pub fn metas(&self) -> Result<[Option<Meta>; 2]> {
+        Ok(read_metas(|off, buf| self.inner.map.read_volatile(off as usize, buf))?.1)
+    }
+
+    /// Environment information (`mdb_env_info`).
+    pub fn info(&self) -> Result<EnvInfo> {
+        let meta = self.current_meta()?;
+        Ok(EnvInfo {
+            map_addr: if self.inner.flags.contains(EnvFlags::FIXEDMAP) {
+                self.inner.map.addr() as u64
+            } else {
+                0
+            },
+            map_size: self.inner.map_size,
+            last_pgno: meta.last_pgno,
+            last_txnid: meta.txnid,
+            max_readers: self.inner.max_readers,
+            num_readers: 0,
+        })
+    }
+
+    /// Statistics of the main database (`mdb_env_stat`).
+    pub fn stat(&self) -> Result<Stat> {
+        let meta = self.current_meta()?;
+        Ok(Stat::from_record(meta.main_db(), self.inner.page_size))
+    }
+
+    /// Starts a read transaction on the newest committed snapshot.
+    pub fn read_txn(&self) -> Result<RoTxn<'_>> {
+        let meta = self.current_meta()?;
+        meta.validate(meta.txnid & 1)?;
+        let ps = self.inner.page_size as u64;
+        let need = meta.last_pgno.saturating_add(1).saturating_mul(ps);
+        let mut len = self.inner.file_len.load(Ordering::Acquire);
+        if len < need {
+            len = self.inner.file.metadata()?.len();
+            self.inner.file_len.fetch_max(len, Ordering::AcqRel);
+        }
+        let bytes = self.inner.map.bytes(len.min(need) as usize);
+        let src = MapSource {
+            bytes,
+            page_size: self.inner.page_size,
+        };
+        Ok(RoTxn {
+            env: self,
+            snap: Snapshot::new(meta, src),
+            dbs: core::cell::RefCell::new(Vec::new()),
+        })
+    }
+
+    fn dbi_for(&self, name: Option<&[u8]>) -> Result<Database> {
+        let Some(name) = name else {
+            return Ok(Database::MAIN);
+        };
+        let mut dbis = self.inner.dbis.lock().map_err(|_| Error::BadTxn)?;
+        if let Some(i) = dbis.iter().position(|n| n.as_deref() == Some(name)) {
+            return Ok(Database { dbi: i as u32 });
+        }
+        if dbis.len() - 2 >= self.inner.max_dbs as usize {
+            return Err(Error::DbsFull);
+        }
+        dbis.push(Some(name.to_vec()));
+        Ok(Database {
+            dbi: dbis.len() as u32 - 1,
+        })
+    }
+
+    fn dbi_name(&self, db: Database) -> Result<Vec<u8>> {
+        let dbis = self.inner.dbis.lock().map_err(|_| Error::BadTxn)?;
+        dbis.get(db.dbi as usize)
+            .and_then(|n| n.clone())
+            .ok_or(Error::BadDbi)
+    }
+}
+
+/// Pages of the memory map, bounded by the snapshot's last page and the
+/// file's length.
+#[derive(Clone, Copy)]
+pub struct MapSource<'env> {
+    bytes: &'env [u8],
+    page_size: usize,
+}
+
+impl PageSource for MapSource<'_> {
+    #[inline]
+    fn page_size(&self) -> usize {
+        self.page_size
+    }
+
+    #[inline]
+    fn pages(&self, pgno: u64, count: u64) -> Result<&[u8]> {
+        let ps = self.page_size as u64;
+        let range = pgno
+            .checked_mul(ps)
+            .and_then(|s| Some((s, s.checked_add(count.checked_mul(ps)?)?)));
+        match range {
+            Some((s, e)) if e <= self.bytes.len() as u64 => Ok(&self.bytes[s as usize..e as usize]),
+            _ => Err(Error::corrupted(pgno, "page beyond the snapshot")),
+        }
+    }
+}
+
+/// A read-only transaction: a consistent snapshot of the environment.
+pub struct RoTxn<'env> {
+    env: &'env Env,
+    snap: Snapshot<MapSource<'env>>,
+    /// Records of the databases used in this transaction, by dbi.
+    dbs: core::cell::RefCell<Vec<Option<DbRecord>>>,
+}
+
+impl<'env> RoTxn<'env> {
+    /// The transaction id of the snapshot.
+    pub fn id(&self) -> u64 {
+        self.snap.txnid()
+    }
+
+    /// The environment.
+    pub fn env(&self) -> &'env Env {
+        self.env
+    }
+
+    /// The underlying snapshot, for tools that walk pages.
+    pub fn snapshot(&self) -> &Snapshot<MapSource<'env>> {
+        &self.snap
+    }
+
+    /// Opens a database: the main database for `None`, else a named one.
+    /// [`Error::NotFound`] if it does not exist.
+    pub fn open_db(&self, name: Option<&str>) -> Result<Database> {
+        let name = name.map(str::as_bytes);
+        let rec = match name {
+            None => self.snap.main_db(),
+            Some(n) => self.snap.named_db(n)?,
+        };
+        let db = self.env.dbi_for(name)?;
+        self.cache(db, rec);
+        Ok(db)
+    }
+
+    fn cache(&self, db: Database, rec: DbRecord) {
+        let mut dbs = self.dbs.borrow_mut();
+        let i = db.dbi as usize;
+        if dbs.len() <= i {
+            dbs.resize(i + 1, None);
+        }
+        dbs[i] = Some(rec);
+    }
+
+    /// The record of `db` in this snapshot.
+    pub fn db_record(&self, db: Database) -> Result<DbRecord> {
+        match db.dbi {
+            0 => return Ok(self.snap.free_db()),
+            1 => return Ok(self.snap.main_db()),
+            _ => {}
+        }
+        if let Some(Some(rec)) = self.dbs.borrow().get(db.dbi as usize) {
+            return Ok(*rec);
+        }
+        let name = self.env.dbi_name(db)?;
+        let rec = self.snap.named_db(&name).map_err(|e| match e {
+            Error::NotFound => Error::BadDbi,
+            e => e,
+        })?;
+        self.cache(db, rec);
+        Ok(rec)
+    }
+
+    /// The flags of `db`.
+    pub fn db_flags(&self, db: Database) -> Result<DbFlags> {
+        Ok(self.db_record(db)?.flags)
+    }
+
+    /// The value of `key` in `db` (the first value, for DUPSORT), borrowed
+    /// from the snapshot.
+    #[inline]
+    pub fn get(&self, db: Database, key: &[u8]) -> Result<Option<&[u8]>> {
+        let rec = self.db_record(db)?;
+        self.snap.get(&rec, key)
+    }
+
+    /// A cursor over `db`.
+    pub fn cursor(&self, db: Database) -> Result<Cursor<'_, MapSource<'env>>> {
+        let rec = self.db_record(db)?;
+        Ok(self.snap.cursor(&rec))
+    }
+
+    /// Statistics of `db` (`mdb_stat`).
+    pub fn stat(&self, db: Database) -> Result<Stat> {
+        Ok(self.snap.stat(&self.db_record(db)?))
+    }
+
+    /// The names of the named databases.
+    pub fn db_names(&self) -> Result<Vec<Vec<u8>>> {
+        Ok(self
+            .snap
+            .db_names()?
+            .into_iter()
+            .map(<[u8]>::to_vec)
+            .collect())
+    }
+}
