@@ -444,3 +444,17 @@ impl<'txn> RwCursor<'txn> {
         check(unsafe { ffi::mdb_cursor_del(self.as_ptr(), flags) })
     }
 }
+
+impl std::fmt::Debug for Cursor<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cursor").field("dbi", &self.dbi()).finish()
+    }
+}
+
+impl std::fmt::Debug for RwCursor<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RwCursor")
+            .field("dbi", &self.dbi())
+            .finish()
+    }
+}

@@ -321,3 +321,9 @@ pub fn version() -> (i32, i32, i32, String) {
     let s = unsafe { CStr::from_ptr(ffi::mdb_version(&mut a, &mut b, &mut c)) };
     (a, b, c, s.to_string_lossy().into_owned())
 }
+
+impl std::fmt::Debug for Env {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Env").field("ptr", &self.ptr).finish()
+    }
+}

@@ -21,6 +21,7 @@
 //! # Ok(()) }
 //! ```
 #![deny(missing_docs)]
+#![warn(missing_debug_implementations)]
 
 pub use lmdb_rkv_sys as ffi;
 

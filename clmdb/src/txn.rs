@@ -429,3 +429,30 @@ impl Drop for RwTxn<'_> {
         unsafe { ffi::mdb_txn_abort(self.txn.as_ptr()) }
     }
 }
+
+impl std::fmt::Debug for Txn<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Txn")
+            .field("id", &self.id())
+            .field("rdonly", &self.rdonly)
+            .finish()
+    }
+}
+
+impl std::fmt::Debug for RoTxn<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("RoTxn").field(&self.txn).finish()
+    }
+}
+
+impl std::fmt::Debug for RwTxn<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_tuple("RwTxn").field(&self.txn).finish()
+    }
+}
+
+impl std::fmt::Debug for ResetTxn<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ResetTxn").field("ptr", &self.ptr).finish()
+    }
+}
