@@ -415,6 +415,34 @@ fn dupsort_delete_positions() {
             Some((&b"c"[..], &b"x"[..]))
         );
     }
+    {
+        // Deleting one dup of several: NEXT_DUP right after it returns the
+        // dup that moved under the cursor.
+        t.put(dbi, b"d", b"1", 0).unwrap();
+        t.put(dbi, b"d", b"2", 0).unwrap();
+        t.put(dbi, b"d", b"3", 0).unwrap();
+        t.put(dbi, b"e", b"1", 0).unwrap();
+        let mut c = t.cursor_mut(dbi).unwrap();
+        assert!(c.get(GetBoth, Some(b"d"), Some(b"2")).unwrap().is_some());
+        c.del(0).unwrap();
+        assert_eq!(
+            c.get(NextDup, None, None).unwrap(),
+            Some((&b"d"[..], &b"3"[..]))
+        );
+        // Deleting the last dup of a key removes the key: the cursor is on
+        // the next key, and NEXT_DUP right after the delete is NOTFOUND.
+        c.del(0).unwrap();
+        assert!(c.get(Set, Some(b"d"), None).unwrap().is_some());
+        c.del(0).unwrap();
+        assert_eq!(c.get(NextDup, None, None).unwrap(), None);
+        assert_eq!(
+            c.get(GetCurrent, None, None).unwrap(),
+            Some((&b"e"[..], &b"1"[..]))
+        );
+        c.del(0).unwrap();
+        // Deleting the last item of the DB: GET_CURRENT is NOTFOUND.
+        assert_eq!(c.get(GetCurrent, None, None).unwrap(), None);
+    }
     let m = prunedb_clmdb::gen::model_db(&t, dbi).unwrap();
     assert_eq!(m, vec![(b"c".to_vec(), vec![b"x".to_vec()])]);
 }

@@ -168,3 +168,17 @@ fn debian_tools_accept_generated_env() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+#[test]
+#[ignore = "slow in debug builds: cargo test -p prunedb-clmdb --release -- --ignored"]
+fn large_env_is_deterministic() {
+    let opts = GenOptions::large();
+    let (a, b) = (TestDir::new("gen-large-a"), TestDir::new("gen-large-b"));
+    let specs = gen::random_env(a.path(), 1, &opts).unwrap();
+    gen::random_env(b.path(), 1, &opts).unwrap();
+    let ma = gen::model(&gen::open_env(a.path(), &opts, 0).unwrap(), &specs).unwrap();
+    let mb = gen::model(&gen::open_env(b.path(), &opts, 0).unwrap(), &specs).unwrap();
+    assert_eq!(ma, mb);
+    let items: usize = ma.values().flatten().map(|(_, v)| v.len()).sum();
+    assert!(items > 20_000, "{items}");
+}
