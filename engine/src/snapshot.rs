@@ -104,7 +104,18 @@ impl<S: PageSource> Snapshot<S> {
         let mut c = Cursor::new(&self.src, &main);
         let mut names = Vec::new();
         let mut op = btree::CursorOp::First;
+        // A hostile tree can reach one leaf through many parents, which a
+        // cursor would follow for practically ever: each leaf is read once.
+        let mut leaves = alloc::collections::BTreeSet::new();
+        let mut leaf = None;
         while let Some((k, _)) = c.get(op, None, None)? {
+            let here = c.path().last().map(|p| p.0);
+            if here != leaf {
+                leaf = here;
+                if !leaves.insert(here) {
+                    return Err(Error::corrupted(here.unwrap_or(0), "page referenced twice"));
+                }
+            }
             if c.current_node()?.flags.contains(NodeFlags::SUBDATA) {
                 names.push(k);
             }
@@ -127,5 +138,66 @@ impl<S: PageSource> Snapshot<S> {
     /// Statistics of a database.
     pub fn stat(&self, db: &DbRecord) -> Stat {
         Stat::from_record(db, self.src.page_size())
+    }
+}
+
+impl<'a> Snapshot<SliceSource<'a>> {
+    /// The newest snapshot of a whole data file held in memory: the newer
+    /// valid meta page, with pages bounded by the slice and by the meta's
+    /// last page. Needs no file system, so it works without `std`.
+    pub fn from_bytes(file: &'a [u8]) -> Result<Self> {
+        let (meta, pgno) = crate::format::newest_meta(file)?;
+        meta.validate(pgno)?;
+        let ps = meta.page_size();
+        let need = meta.last_pgno.saturating_add(1).saturating_mul(ps as u64);
+        let len = (file.len() as u64).min(need) as usize;
+        let src = SliceSource::new(&file[..len], ps)?;
+        Ok(Snapshot::new(meta, src))
+    }
+}
+
+/// Pages of a data file held in a byte slice (a file read into memory, a
+/// fuzzer's input), bounded by the slice.
+#[derive(Clone, Copy, Debug)]
+pub struct SliceSource<'a> {
+    bytes: &'a [u8],
+    page_size: usize,
+}
+
+impl<'a> SliceSource<'a> {
+    /// Pages of `bytes`, which starts with page 0. The page size must be a
+    /// power of two between [`MIN_PAGE_SIZE`](crate::format::MIN_PAGE_SIZE)
+    /// and [`MAX_PAGE_SIZE`](crate::format::MAX_PAGE_SIZE).
+    pub fn new(bytes: &'a [u8], page_size: usize) -> Result<SliceSource<'a>> {
+        if !(crate::format::MIN_PAGE_SIZE..=crate::format::MAX_PAGE_SIZE).contains(&page_size)
+            || !page_size.is_power_of_two()
+        {
+            return Err(Error::InvalidArgument);
+        }
+        Ok(SliceSource { bytes, page_size })
+    }
+
+    /// The underlying bytes.
+    pub fn bytes(&self) -> &'a [u8] {
+        self.bytes
+    }
+}
+
+impl PageSource for SliceSource<'_> {
+    #[inline]
+    fn page_size(&self) -> usize {
+        self.page_size
+    }
+
+    #[inline]
+    fn pages(&self, pgno: u64, count: u64) -> Result<&[u8]> {
+        let ps = self.page_size as u64;
+        let range = pgno
+            .checked_mul(ps)
+            .and_then(|s| Some((s, s.checked_add(count.checked_mul(ps)?)?)));
+        match range {
+            Some((s, e)) if e <= self.bytes.len() as u64 => Ok(&self.bytes[s as usize..e as usize]),
+            _ => Err(Error::corrupted(pgno, "page beyond the snapshot")),
+        }
     }
 }

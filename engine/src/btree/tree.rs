@@ -198,8 +198,7 @@ impl<'t> TreeCursor<'t> {
     /// pages above the last level, a leaf at it. This is what makes a cycle
     /// of page pointers impossible to follow forever.
     fn check_level(&self, page: &Page<'t>, level: usize) -> Result<()> {
-        let leaf_level = self.tree.depth - 1;
-        let ok = if level == leaf_level {
+        let ok = if Some(level) == self.tree.depth.checked_sub(1) {
             page.is_leaf() && (!page.is_leaf2() || self.tree.ksize > 0)
         } else {
             page.is_branch() && !page.is_empty()
@@ -259,7 +258,10 @@ impl<'t> TreeCursor<'t> {
         src: &'t S,
         target: Target<'_>,
     ) -> Result<()> {
+        // Until the descent succeeds the cursor has no position: a failed
+        // descent must not leave a half-filled stack that later moves trust.
         self.snum = 0;
+        self.flags = 0;
         let root = match self.tree.root {
             Root::Empty => return Err(Error::NotFound),
             Root::Page(pgno) => self.load(src, pgno, 0)?,
@@ -276,11 +278,11 @@ impl<'t> TreeCursor<'t> {
             }
             let i = match target {
                 Target::First => 0,
-                Target::Last => page.len() - 1,
+                Target::Last => page.len().saturating_sub(1),
                 Target::Key(key) => {
                     let (found, exact) = self.node_search(key)?;
                     if !found {
-                        page.len() - 1
+                        page.len().saturating_sub(1)
                     } else if !exact {
                         self.ki().saturating_sub(1)
                     } else {

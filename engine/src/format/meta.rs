@@ -108,3 +108,22 @@ impl Meta {
         Ok(())
     }
 }
+
+/// Reads both meta pages at the start of a data file's bytes and returns
+/// the newer one with its page number, as `mdb_env_read_header` picks it:
+/// both must be meta pages of this format, and the page size (which places
+/// meta page 1) comes from meta page 0. The result is not yet
+/// [validated](Meta::validate).
+pub fn newest_meta(file: &[u8]) -> Result<(Meta, u64)> {
+    let m0 = Meta::parse(file, 0)?;
+    let ps = m0.page_size();
+    if !(super::MIN_PAGE_SIZE..=super::MAX_PAGE_SIZE).contains(&ps) || !ps.is_power_of_two() {
+        return Err(Error::corrupted(0, "meta page size"));
+    }
+    let m1 = Meta::parse(file.get(ps..).ok_or(Error::Invalid)?, 1)?;
+    Ok(if m1.txnid > m0.txnid {
+        (m1, 1)
+    } else {
+        (m0, 0)
+    })
+}

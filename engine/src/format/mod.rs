@@ -10,7 +10,7 @@ mod meta;
 mod page;
 
 pub use db::{DbFlags, DbRecord, DB_RECORD_SIZE};
-pub use meta::{Meta, META_SIZE};
+pub use meta::{newest_meta, Meta, META_SIZE};
 pub use page::{
     overflow_pages, Node, NodeFlags, Page, PageFlags, NODE_HEADER_SIZE, PAGE_HEADER_SIZE,
 };
@@ -40,19 +40,19 @@ pub const MAX_DEPTH: usize = 32;
 
 #[inline]
 pub(crate) fn u16_at(b: &[u8], off: usize) -> Option<u16> {
-    let s = b.get(off..off + 2)?;
+    let s = b.get(off..off.checked_add(2)?)?;
     Some(u16::from_le_bytes([s[0], s[1]]))
 }
 
 #[inline]
 pub(crate) fn u32_at(b: &[u8], off: usize) -> Option<u32> {
-    let s = b.get(off..off + 4)?;
+    let s = b.get(off..off.checked_add(4)?)?;
     Some(u32::from_le_bytes([s[0], s[1], s[2], s[3]]))
 }
 
 #[inline]
 pub(crate) fn u64_at(b: &[u8], off: usize) -> Option<u64> {
-    let s = b.get(off..off + 8)?;
+    let s = b.get(off..off.checked_add(8)?)?;
     let mut a = [0u8; 8];
     a.copy_from_slice(s);
     Some(u64::from_le_bytes(a))

@@ -156,18 +156,22 @@ impl<'a> Page<'a> {
     /// Key `i` of a LEAF2 page whose keys are `ksize` bytes each.
     #[inline]
     pub fn leaf2_key(&self, i: usize, ksize: usize) -> Result<&'a [u8]> {
-        let start = PAGE_HEADER_SIZE + i * ksize;
-        self.bytes
-            .get(start..start + ksize)
+        // Checked: `ksize` comes from a record and may be anything.
+        i.checked_mul(ksize)
+            .and_then(|o| o.checked_add(PAGE_HEADER_SIZE))
+            .and_then(|start| self.bytes.get(start..start.checked_add(ksize)?))
             .filter(|_| i < self.nkeys && ksize > 0)
             .ok_or(Error::corrupted(self.pgno, "LEAF2 key out of bounds"))
     }
 
     /// All keys of a LEAF2 page, packed.
     pub fn leaf2_keys(&self, ksize: usize) -> Result<&'a [u8]> {
-        let end = PAGE_HEADER_SIZE + self.nkeys * ksize;
-        self.bytes
-            .get(PAGE_HEADER_SIZE..end)
+        self.nkeys
+            .checked_mul(ksize)
+            .and_then(|n| {
+                self.bytes
+                    .get(PAGE_HEADER_SIZE..n.checked_add(PAGE_HEADER_SIZE)?)
+            })
             .ok_or(Error::corrupted(self.pgno, "LEAF2 keys out of bounds"))
     }
 
@@ -211,7 +215,9 @@ impl<'a> Page<'a> {
             dsize
         };
         let vstart = kstart + ksize;
-        let value = self.bytes.get(vstart..vstart + vlen).ok_or(bad)?;
+        // `vlen` is a 32-bit size from the file: keep the end from wrapping.
+        let vend = vstart.checked_add(vlen).ok_or(bad.clone())?;
+        let value = self.bytes.get(vstart..vend).ok_or(bad)?;
         Ok(Node {
             key,
             flags,
