@@ -27,6 +27,34 @@ fn filled(len: usize, seed: u64) -> Vec<u8> {
         .collect()
 }
 
+/// `count` buffers of `len` bytes, each 64-byte aligned (len is a multiple
+/// of 64), carved from one allocation as the segment builder does.
+struct Aligned {
+    backing: Vec<u8>,
+    offset: usize,
+    len: usize,
+    count: usize,
+}
+
+impl Aligned {
+    fn new(count: usize, len: usize) -> Aligned {
+        let backing = vec![0u8; count * len + 64];
+        let offset = backing.as_ptr().align_offset(64);
+        Aligned {
+            backing,
+            offset,
+            len,
+            count,
+        }
+    }
+
+    fn slices(&mut self) -> Vec<&mut [u8]> {
+        self.backing[self.offset..self.offset + self.count * self.len]
+            .chunks_exact_mut(self.len)
+            .collect()
+    }
+}
+
 fn shard_len(segment: usize) -> usize {
     segment.div_ceil(K).div_ceil(64) * 64
 }
@@ -48,33 +76,21 @@ fn encode(c: &mut Criterion) {
         let len = shard_len(segment);
         let data: Vec<Vec<u8>> = (0..K).map(|i| filled(len, i as u64 + 1)).collect();
         let ins: Vec<&[u8]> = data.iter().map(Vec::as_slice).collect();
-        let mut parity = vec![vec![0u8; len]; M];
+        let mut parity = Aligned::new(M, len);
         group.throughput(Throughput::Bytes(segment as u64));
 
         for backend in [Backend::detect(), Backend::Portable] {
             let codec = Codec::with_backend(K, M, backend).expect("codec");
             group.bench_function(
                 BenchmarkId::new(format!("prunedb-{}", backend.name()), format!("{mib}MiB")),
-                |b| {
-                    b.iter(|| {
-                        let mut outs: Vec<&mut [u8]> =
-                            parity.iter_mut().map(Vec::as_mut_slice).collect();
-                        codec.encode(&ins, &mut outs).expect("encode");
-                    })
-                },
+                |b| b.iter(|| codec.encode(&ins, &mut parity.slices()).expect("encode")),
             );
         }
 
         let rse = reed_solomon_erasure::galois_8::ReedSolomon::new(K, M).expect("rse");
         group.bench_function(
             BenchmarkId::new("reed-solomon-erasure", format!("{mib}MiB")),
-            |b| {
-                b.iter(|| {
-                    let mut outs: Vec<&mut [u8]> =
-                        parity.iter_mut().map(Vec::as_mut_slice).collect();
-                    rse.encode_sep(&ins, &mut outs).expect("encode");
-                })
-            },
+            |b| b.iter(|| rse.encode_sep(&ins, &mut parity.slices()).expect("encode")),
         );
 
         let mut simd = reed_solomon_simd::ReedSolomonEncoder::new(K, M, len).expect("simd");
@@ -86,7 +102,7 @@ fn encode(c: &mut Criterion) {
                         simd.add_original_shard(d).expect("add");
                     }
                     let result = simd.encode().expect("encode");
-                    for (out, rec) in parity.iter_mut().zip(result.recovery_iter()) {
+                    for (out, rec) in parity.slices().into_iter().zip(result.recovery_iter()) {
                         out.copy_from_slice(rec);
                     }
                 })
@@ -174,6 +190,9 @@ fn pipeline(c: &mut Criterion) {
                 target_size: segment,
                 threads,
             };
+            // As a shipping loop runs: each builder reuses the buffers of
+            // the previous, already uploaded, segment.
+            let mut previous = None;
             group.bench_function(
                 BenchmarkId::new(format!("build_{threads}t"), format!("{mib}MiB")),
                 |b| {
@@ -181,10 +200,13 @@ fn pipeline(c: &mut Criterion) {
                         let mut builder =
                             SegmentBuilder::with_codec(&key, [1; 16], 7, config, codec.clone())
                                 .expect("builder");
+                        if let Some(old) = previous.take() {
+                            builder.reuse(old);
+                        }
                         for p in 0..pages {
                             builder.push(p as u64, 1, &page).expect("push");
                         }
-                        black_box(builder.finish().expect("finish"));
+                        previous = Some(black_box(builder.finish().expect("finish")));
                     })
                 },
             );
@@ -222,16 +244,10 @@ fn pipeline(c: &mut Criterion) {
         );
 
         let ins: Vec<&[u8]> = shards[..K].iter().map(Vec::as_slice).collect();
-        let mut parity = vec![vec![0u8; len]; M];
+        let mut parity = Aligned::new(M, len);
         group.bench_function(
             BenchmarkId::new("primitive_encode_1t", format!("{mib}MiB")),
-            |b| {
-                b.iter(|| {
-                    let mut outs: Vec<&mut [u8]> =
-                        parity.iter_mut().map(Vec::as_mut_slice).collect();
-                    codec.encode(&ins, &mut outs).expect("encode");
-                })
-            },
+            |b| b.iter(|| codec.encode(&ins, &mut parity.slices()).expect("encode")),
         );
     }
     group.finish();

@@ -8,7 +8,7 @@
 use core::arch::x86_64::{
     __m512i, _mm512_gf2p8affine_epi64_epi8, _mm512_loadu_si512, _mm512_mask_storeu_epi8,
     _mm512_maskz_loadu_epi8, _mm512_set1_epi64, _mm512_setzero_si512, _mm512_storeu_si512,
-    _mm512_xor_si512,
+    _mm512_stream_si512, _mm512_xor_si512, _mm_sfence,
 };
 
 use super::BLOCK;
@@ -29,6 +29,7 @@ pub(super) fn mul_matrix(
     inputs: &[&[u8]],
     outputs: &mut [&mut [u8]],
     len: usize,
+    stream_threshold: usize,
 ) -> bool {
     if !super::gfni_supported()
         || affine.len() != rows * cols
@@ -41,20 +42,40 @@ pub(super) fn mul_matrix(
     }
     let ins: Vec<*const u8> = inputs.iter().map(|s| s.as_ptr()).collect();
     let mut outs: Vec<*mut u8> = outputs.iter_mut().map(|s| s.as_mut_ptr()).collect();
+    // Outputs far larger than the caches are written around them: streaming
+    // stores skip the read-for-ownership and leave the inputs cached. They
+    // need 64-byte aligned destinations.
+    let stream = rows.saturating_mul(len) >= stream_threshold
+        && outs.iter().all(|p| (*p as usize).is_multiple_of(64));
     // SAFETY: the CPU supports avx512f, avx512bw and gfni (checked above), and
     // every pointer in `ins` and `outs` addresses `len` valid bytes (all
     // slice lengths were checked equal to `len`); outputs are distinct `&mut`
-    // slices, so no output aliases an input or another output.
-    unsafe { blocks(affine, cols, &ins, &mut outs, len) };
+    // slices, so no output aliases an input or another output. When `stream`
+    // is set every output pointer is 64-byte aligned, as `blocks` requires.
+    unsafe {
+        if stream {
+            blocks::<true>(affine, cols, &ins, &mut outs, len);
+            _mm_sfence();
+        } else {
+            blocks::<false>(affine, cols, &ins, &mut outs, len);
+        }
+    }
     true
 }
 
 /// # Safety
 /// The CPU supports avx512f, avx512bw and gfni; each pointer in `ins` and
 /// `outs` is valid for `len` bytes (reads, resp. writes); outputs alias
-/// nothing; `affine.len() == outs.len() * ins.len()`.
+/// nothing; `affine.len() == outs.len() * ins.len()`; with `STREAM`, every
+/// output pointer is 64-byte aligned.
 #[target_feature(enable = "avx512f,avx512bw,gfni")]
-unsafe fn blocks(affine: &[u64], cols: usize, ins: &[*const u8], outs: &mut [*mut u8], len: usize) {
+unsafe fn blocks<const STREAM: bool>(
+    affine: &[u64],
+    cols: usize,
+    ins: &[*const u8],
+    outs: &mut [*mut u8],
+    len: usize,
+) {
     let rows = outs.len();
     let mut start = 0;
     while start < len {
@@ -67,14 +88,14 @@ unsafe fn blocks(affine: &[u64], cols: usize, ins: &[*const u8], outs: &mut [*mu
             // SAFETY: forwarded contract of `blocks`; `start..end` lies in `0..len`.
             unsafe {
                 match g {
-                    8 => group::<8>(mats, ins, o, start, end),
-                    7 => group::<7>(mats, ins, o, start, end),
-                    6 => group::<6>(mats, ins, o, start, end),
-                    5 => group::<5>(mats, ins, o, start, end),
-                    4 => group::<4>(mats, ins, o, start, end),
-                    3 => group::<3>(mats, ins, o, start, end),
-                    2 => group::<2>(mats, ins, o, start, end),
-                    _ => group::<1>(mats, ins, o, start, end),
+                    8 => group::<8, STREAM>(mats, ins, o, start, end),
+                    7 => group::<7, STREAM>(mats, ins, o, start, end),
+                    6 => group::<6, STREAM>(mats, ins, o, start, end),
+                    5 => group::<5, STREAM>(mats, ins, o, start, end),
+                    4 => group::<4, STREAM>(mats, ins, o, start, end),
+                    3 => group::<3, STREAM>(mats, ins, o, start, end),
+                    2 => group::<2, STREAM>(mats, ins, o, start, end),
+                    _ => group::<1, STREAM>(mats, ins, o, start, end),
                 }
             }
             r += g;
@@ -86,11 +107,11 @@ unsafe fn blocks(affine: &[u64], cols: usize, ins: &[*const u8], outs: &mut [*mu
 /// Computes `G` output rows over columns `start..end`.
 ///
 /// # Safety
-/// As for [`blocks`], with `outs.len() == G`, `mats.len() == G * ins.len()`
-/// and `start <= end <= len`.
+/// As for [`blocks`], with `outs.len() == G`, `mats.len() == G * ins.len()`,
+/// `start <= end <= len` and `start` a multiple of 64.
 #[target_feature(enable = "avx512f,avx512bw,gfni")]
 #[inline]
-unsafe fn group<const G: usize>(
+unsafe fn group<const G: usize, const STREAM: bool>(
     mats: &[u64],
     ins: &[*const u8],
     outs: &mut [*mut u8],
@@ -110,8 +131,16 @@ unsafe fn group<const G: usize>(
             }
         }
         for (g, a) in acc.iter().enumerate() {
-            // SAFETY: as for the load; outputs are valid for writes of len bytes.
-            unsafe { _mm512_storeu_si512(outs[g].add(off).cast(), *a) };
+            // SAFETY: as for the load; outputs are valid for writes of len
+            // bytes. With STREAM the output base and `off` are multiples of
+            // 64, so the address is aligned as `_mm512_stream_si512` needs.
+            unsafe {
+                if STREAM {
+                    _mm512_stream_si512(outs[g].add(off).cast(), *a);
+                } else {
+                    _mm512_storeu_si512(outs[g].add(off).cast(), *a);
+                }
+            }
         }
         off += 64;
     }
