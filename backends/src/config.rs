@@ -109,6 +109,9 @@ pub struct LakeConfig {
     /// Bound on a whole read, in milliseconds; absent for none.
     #[serde(default = "default_read_timeout_ms")]
     pub read_timeout_ms: Option<u64>,
+    /// How long a failing backend is asked last by reads, in milliseconds.
+    #[serde(default = "default_suspect_for_ms")]
+    pub suspect_for_ms: u64,
     /// File holding the lake key. Only the path is kept here; the key is
     /// read by the component that encrypts.
     #[serde(default)]
@@ -129,6 +132,9 @@ fn default_hedge_spare() -> usize {
 }
 fn default_max_concurrency() -> usize {
     128
+}
+fn default_suspect_for_ms() -> u64 {
+    10_000
 }
 fn default_read_timeout_ms() -> Option<u64> {
     Some(60_000)
@@ -154,6 +160,7 @@ impl LakeConfig {
             max_concurrency: default_max_concurrency(),
             request_timeout_ms: None,
             read_timeout_ms: default_read_timeout_ms(),
+            suspect_for_ms: default_suspect_for_ms(),
             key_file: Some(root.join("lake.key")),
         }
     }
@@ -232,6 +239,7 @@ impl LakeConfig {
             hedge_spare: self.hedge_spare,
             request_timeout: self.request_timeout_ms.map(Duration::from_millis),
             read_timeout: self.read_timeout_ms.map(Duration::from_millis),
+            suspect_for: Duration::from_millis(self.suspect_for_ms),
         }
     }
 

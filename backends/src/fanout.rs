@@ -9,6 +9,7 @@ use std::fmt;
 use std::future::Future;
 use std::ops::Range;
 use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -45,6 +46,10 @@ pub struct FanOutConfig {
     /// [`Error::Timeout`]. `None`: no bound beyond running out of
     /// backends.
     pub read_timeout: Option<Duration>,
+    /// How long a backend that failed, lied or hung stays at the back of
+    /// the read order (and, as a primary, is hedged at once rather than
+    /// after the hedge delay). A success clears it early.
+    pub suspect_for: Duration,
 }
 
 impl Default for FanOutConfig {
@@ -56,6 +61,7 @@ impl Default for FanOutConfig {
             hedge_spare: 2,
             request_timeout: None,
             read_timeout: Some(Duration::from_secs(60)),
+            suspect_for: Duration::from_secs(10),
         }
     }
 }
@@ -320,6 +326,53 @@ pub struct ReadOutcome {
 pub struct FanOut {
     backends: Vec<Arc<dyn ShardStore>>,
     config: FanOutConfig,
+    suspicion: Arc<Suspicion>,
+}
+
+/// Per-backend memory of recent trouble, shared by clones of a [`FanOut`].
+struct Suspicion {
+    epoch: Instant,
+    window_ms: u64,
+    /// Milliseconds since `epoch` until which a backend is suspect; 0 when
+    /// it is not.
+    until: Vec<AtomicU64>,
+}
+
+impl Suspicion {
+    fn now_ms(&self) -> u64 {
+        u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX)
+    }
+
+    fn mark(&self, backend: usize) {
+        if let Some(slot) = self.until.get(backend) {
+            let until = self.now_ms().saturating_add(self.window_ms).max(1);
+            slot.store(until, Ordering::Relaxed);
+        }
+    }
+
+    fn clear(&self, backend: usize) {
+        if let Some(slot) = self.until.get(backend) {
+            slot.store(0, Ordering::Relaxed);
+        }
+    }
+
+    fn is_suspect(&self, backend: usize) -> bool {
+        self.until
+            .get(backend)
+            .is_some_and(|slot| slot.load(Ordering::Relaxed) > self.now_ms())
+    }
+}
+
+/// Whether an error says something about the backend's health (as opposed
+/// to the object or the request).
+fn blames_backend(e: &Error) -> bool {
+    matches!(
+        e,
+        Error::Unavailable { .. }
+            | Error::Timeout { .. }
+            | Error::Corrupt { .. }
+            | Error::Io { .. }
+    )
 }
 
 impl fmt::Debug for FanOut {
@@ -342,7 +395,16 @@ impl FanOut {
         if config.max_concurrency == 0 {
             return Err(Error::Config("max_concurrency must be at least 1".into()));
         }
-        Ok(FanOut { backends, config })
+        let suspicion = Arc::new(Suspicion {
+            epoch: Instant::now(),
+            window_ms: u64::try_from(config.suspect_for.as_millis()).unwrap_or(u64::MAX),
+            until: backends.iter().map(|_| AtomicU64::new(0)).collect(),
+        });
+        Ok(FanOut {
+            backends,
+            config,
+            suspicion,
+        })
     }
 
     /// The backends, by index.
@@ -460,6 +522,7 @@ impl FanOut {
                 state[i] = 2;
                 match result {
                     Ok(()) => {
+                        self.suspicion.clear(meta[i].1);
                         acked.push(meta[i].0);
                         if acked.len() >= threshold {
                             break;
@@ -467,6 +530,9 @@ impl FanOut {
                     }
                     Err(e) => {
                         tracing::debug!(shard = meta[i].0, backend = meta[i].1, error = %e, "shard write failed");
+                        if blames_backend(&e) {
+                            self.suspicion.mark(meta[i].1);
+                        }
                         failures.push((i, e));
                         let possible = total - failures.len();
                         if possible < threshold {
@@ -603,21 +669,34 @@ impl FanOut {
     ) -> Result<ReadOutcome> {
         let start = Instant::now();
         let ReadPlan {
-            candidates,
+            mut candidates,
             range,
             k,
             primary,
         } = plan;
+        // Backends that recently failed or hung go to the back of the
+        // queue, so a lake with many dead backends stops paying a hedge
+        // round per dead backend on every read.
+        let first = usize::from(primary).min(candidates.len());
+        candidates[first..].sort_by_key(|c| self.suspicion.is_suspect(c.backend));
+        let primary_suspect = primary
+            && candidates
+                .first()
+                .is_some_and(|c| self.suspicion.is_suspect(c.backend));
+
         let mut stats = ReadStats::default();
         let mut inflight: FuturesUnordered<Pending<'_, Bytes>> = FuturesUnordered::new();
+        let mut launched_at: Vec<Option<Instant>> = vec![None; candidates.len()];
         let mut next = 0usize;
         let mut pieces: Vec<ShardPiece> = Vec::with_capacity(k);
         let mut failures: Vec<(usize, Error)> = Vec::new();
-        let mut hedging = !primary;
+        let mut hedging = false;
         let mut round_size = 0usize;
+        let spare = self.config.hedge_spare;
 
         let launch = |count: usize,
                       next: &mut usize,
+                      launched_at: &mut Vec<Option<Instant>>,
                       inflight: &mut FuturesUnordered<Pending<'_, Bytes>>,
                       stats: &mut ReadStats| {
             let mut launched = 0;
@@ -638,91 +717,100 @@ impl FanOut {
                     }
                 });
                 inflight.push(Box::pin(async move { (idx, fut.await) }));
+                launched_at[idx] = Some(Instant::now());
                 stats.requests += 1;
                 launched += 1;
             }
         };
 
         if primary {
-            launch(1, &mut next, &mut inflight, &mut stats);
-        } else {
+            launch(1, &mut next, &mut launched_at, &mut inflight, &mut stats);
+        }
+        if !primary || primary_suspect {
+            // No primary, or one that is probably down: ask for k pieces
+            // at once rather than waiting out the hedge delay.
+            hedging = true;
             stats.hedge_rounds = 1;
-            round_size = k + self.config.hedge_spare;
-            launch(round_size, &mut next, &mut inflight, &mut stats);
+            round_size = k + spare;
+            launch(
+                round_size,
+                &mut next,
+                &mut launched_at,
+                &mut inflight,
+                &mut stats,
+            );
         }
         let timer = tokio::time::sleep(self.config.hedge_delay);
         tokio::pin!(timer);
 
-        loop {
+        let outcome = loop {
             if pieces.len() >= k {
                 pieces.truncate(k);
                 pieces.sort_by_key(|p| p.shard);
-                stats.elapsed = start.elapsed();
-                tracing::debug!(?stats, "read decoded path");
-                return Ok(ReadOutcome {
-                    fetched: Fetched::Pieces(pieces),
-                    stats,
-                });
+                break Ok(Fetched::Pieces(pieces));
             }
             let remaining = candidates.len() - next;
+            if pieces.len() + inflight.len() + remaining < k {
+                break Err(pieces.len());
+            }
             if inflight.is_empty() {
-                if remaining == 0 || pieces.len() + remaining < k {
-                    break;
-                }
                 // Everything asked so far has answered without enough
                 // pieces; ask more now rather than after the timer.
-                if !hedging {
-                    hedging = true;
-                }
+                hedging = true;
                 stats.hedge_rounds += 1;
-                round_size = k - pieces.len() + self.config.hedge_spare;
-                launch(round_size, &mut next, &mut inflight, &mut stats);
+                round_size = k - pieces.len() + spare;
+                launch(
+                    round_size,
+                    &mut next,
+                    &mut launched_at,
+                    &mut inflight,
+                    &mut stats,
+                );
                 timer
                     .as_mut()
                     .reset(tokio::time::Instant::now() + self.config.hedge_delay);
                 continue;
             }
-            if pieces.len() + inflight.len() + remaining < k {
-                break;
-            }
             tokio::select! {
                 biased;
                 Some((idx, result)) = inflight.next() => {
-                    let shard = candidates[idx].shard;
+                    launched_at[idx] = None;
+                    let loc = &candidates[idx];
                     let result = result.and_then(|bytes| {
-                        if verifier.verify(shard, range.as_ref(), &bytes) {
+                        if verifier.verify(loc.shard, range.as_ref(), &bytes) {
                             Ok(bytes)
                         } else {
                             stats.rejected += 1;
                             Err(Error::Corrupt {
-                                backend: self.backends[candidates[idx].backend].name().to_owned(),
-                                key: candidates[idx].key.clone(),
+                                backend: self.backends[loc.backend].name().to_owned(),
+                                key: loc.key.clone(),
                                 reason: "failed verification".into(),
                             })
                         }
                     });
                     match result {
-                        Ok(bytes) if primary && idx == 0 => {
-                            drop(inflight);
-                            stats.elapsed = start.elapsed();
-                            tracing::debug!(?stats, "read served by primary");
-                            return Ok(ReadOutcome {
-                                fetched: Fetched::Primary(ShardPiece { shard, bytes }),
-                                stats,
-                            });
+                        Ok(bytes) => {
+                            self.suspicion.clear(loc.backend);
+                            let piece = ShardPiece { shard: loc.shard, bytes };
+                            if primary && idx == 0 {
+                                break Ok(Fetched::Primary(piece));
+                            }
+                            pieces.push(piece);
                         }
-                        Ok(bytes) => pieces.push(ShardPiece { shard, bytes }),
                         Err(e) => {
-                            tracing::debug!(shard, error = %e, "shard read failed");
+                            tracing::debug!(shard = loc.shard, backend = loc.backend, error = %e, "shard read failed");
+                            if blames_backend(&e) {
+                                self.suspicion.mark(loc.backend);
+                            }
                             stats.failures += 1;
-                            failures.push((shard, e));
+                            failures.push((loc.shard, e));
                             if hedging {
-                                launch(1, &mut next, &mut inflight, &mut stats);
+                                launch(1, &mut next, &mut launched_at, &mut inflight, &mut stats);
                             } else {
                                 hedging = true;
                                 stats.hedge_rounds += 1;
-                                round_size = k - pieces.len() + self.config.hedge_spare;
-                                launch(round_size, &mut next, &mut inflight, &mut stats);
+                                round_size = k - pieces.len() + spare;
+                                launch(round_size, &mut next, &mut launched_at, &mut inflight, &mut stats);
                                 timer.as_mut().reset(tokio::time::Instant::now() + self.config.hedge_delay);
                             }
                         }
@@ -730,35 +818,61 @@ impl FanOut {
                 }
                 () = &mut timer => {
                     stats.hedge_rounds += 1;
-                    if hedging {
+                    let missing = k - pieces.len() + spare;
+                    round_size = if hedging {
                         // Requests of earlier rounds are still hanging:
                         // widen the net, doubling each round, so that even
                         // a lake with most backends unresponsive is
                         // covered within a few rounds.
-                        round_size = round_size.saturating_mul(2).max(k - pieces.len() + self.config.hedge_spare);
+                        round_size.saturating_mul(2).max(missing)
                     } else {
-                        hedging = true;
-                        round_size = k - pieces.len() + self.config.hedge_spare;
-                    }
-                    launch(round_size, &mut next, &mut inflight, &mut stats);
+                        missing
+                    };
+                    hedging = true;
+                    launch(round_size, &mut next, &mut launched_at, &mut inflight, &mut stats);
                     timer.as_mut().reset(tokio::time::Instant::now() + self.config.hedge_delay);
                 }
             }
-        }
+        };
+        // Cancel whatever is still running, and remember who was hanging:
+        // a request outstanding past the hedge delay while others answered
+        // is a backend worth asking last next time.
         drop(inflight);
-        let failed = failures.len();
-        tracing::warn!(
-            got = pieces.len(),
-            k,
-            failed,
-            "read failed: not enough shards"
-        );
-        Err(Error::NotEnoughShards {
-            got: pieces.len(),
-            needed: k,
-            failed,
-            failures,
-        })
+        let slow = self.config.hedge_delay;
+        for (idx, at) in launched_at.iter().enumerate() {
+            if at.is_some_and(|t| t.elapsed() > slow) {
+                self.suspicion.mark(candidates[idx].backend);
+            }
+        }
+        stats.elapsed = start.elapsed();
+        match outcome {
+            Ok(fetched) => {
+                tracing::debug!(
+                    ?stats,
+                    primary = matches!(fetched, Fetched::Primary(_)),
+                    "read done"
+                );
+                Ok(ReadOutcome { fetched, stats })
+            }
+            Err(got) => {
+                let failed = failures.len();
+                tracing::warn!(got, k, failed, "read failed: not enough shards");
+                Err(Error::NotEnoughShards {
+                    got,
+                    needed: k,
+                    failed,
+                    failures,
+                })
+            }
+        }
+    }
+
+    /// Indices of the backends currently considered suspect (recent
+    /// failure or hang, no success since), which reads ask last.
+    pub fn suspects(&self) -> Vec<usize> {
+        (0..self.backends.len())
+            .filter(|&b| self.suspicion.is_suspect(b))
+            .collect()
     }
 
     /// Probes every backend concurrently.
