@@ -252,17 +252,21 @@ impl Dumper<'_, '_> {
         Ok(rc)
     }
 
-    /// One data line: a space, the bytes in hex, or (with `-p`) printable
-    /// ASCII as is, a backslash doubled and anything else as `\xx`.
+    /// One data line: a space, then the bytes in hex or, with `-p`,
+    /// printable ASCII as is and anything else as `\xx`.
+    ///
+    /// A backslash is written as `\5c`. That is the one place where this
+    /// output differs from 0.9.24's: its `mdb_dump` writes a bare
+    /// backslash, which `mdb_load` then reads as the start of an escape
+    /// (losing data or failing), and the doubled `\\` of later releases is
+    /// decoded wrongly by 0.9.24's `mdb_load` after an earlier escape on the
+    /// same line. Every `mdb_load` reads `\5c` back as a backslash.
     fn encode(&self, line: &mut Vec<u8>, b: &[u8]) {
         line.push(b' ');
         for &c in b {
             if !self.print {
                 line.extend_from_slice(&[HEX[usize::from(c >> 4)], HEX[usize::from(c & 15)]]);
-            } else if (0x20..0x7f).contains(&c) {
-                if c == b'\\' {
-                    line.push(b'\\');
-                }
+            } else if (0x20..0x7f).contains(&c) && c != b'\\' {
                 line.push(c);
             } else {
                 line.extend_from_slice(&[
