@@ -314,3 +314,53 @@ fn print_free_record(
     }
     Ok(true)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(ids: &[u64]) -> Vec<u8> {
+        let mut v = (ids.len() as u64).to_le_bytes().to_vec();
+        for id in ids {
+            v.extend_from_slice(&id.to_le_bytes());
+        }
+        v
+    }
+
+    fn show(ids: &[u64], runs: bool) -> (bool, String) {
+        let data = record(ids);
+        let rec = FreeRecord::parse(&data).unwrap();
+        let mut out = Vec::new();
+        let ok = print_free_record(&mut out, &7u64.to_le_bytes(), &rec, runs).unwrap();
+        (ok, String::from_utf8(out).unwrap())
+    }
+
+    #[test]
+    fn free_record_summary_and_runs() {
+        let (ok, s) = show(&[10, 9, 8, 5, 3], true);
+        assert!(ok);
+        assert_eq!(
+            s,
+            "    Transaction 7, 5 pages, maxspan 3\n             3\n             5\n             8[3]\n"
+        );
+    }
+
+    #[test]
+    fn free_record_bad_sequence() {
+        let (_, s) = show(&[5, 5], false);
+        assert_eq!(s, "    Transaction 7, 2 pages, maxspan 1 [bad sequence]\n");
+        let (_, s) = show(&[4, 1], false);
+        assert_eq!(s, "    Transaction 7, 2 pages, maxspan 1 [bad sequence]\n");
+    }
+
+    #[test]
+    fn short_free_record_stops_the_walk() {
+        let mut data = record(&[9, 8]);
+        data.truncate(data.len() - 3);
+        let rec = FreeRecord::parse(&data).unwrap();
+        let mut out = Vec::new();
+        assert!(!print_free_record(&mut out, &[1], &rec, true).unwrap());
+        assert!(out.is_empty());
+        assert!(FreeRecord::parse(&[1, 2, 3]).is_none());
+    }
+}
