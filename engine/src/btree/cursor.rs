@@ -4,7 +4,7 @@
 //! its end-of-data and failed-search positions, so that any sequence of
 //! operations returns what C LMDB returns.
 
-use super::tree::{Target, TreeCursor};
+use super::tree::{key_of, Root, Target, TreeCursor};
 use super::{Cmp, PageSource, Tree};
 use crate::error::{Error, Result};
 use crate::format::{DbFlags, DbRecord, Node, NodeFlags};
@@ -217,6 +217,12 @@ impl<'t, S: PageSource + ?Sized> Cursor<'t, S> {
             .as_mut()
             .ok_or(Error::corrupted(pgno, "dup node in a non-DUPSORT database"))?;
         *sub = TreeCursor::new(tree);
+        if matches!(tree.root, Root::Inline(_)) {
+            // `mdb_xcursor_init1` leaves a cursor on an inline sub-page
+            // positioned at its first value (a sub-database's is not), which
+            // decides whether a later GET_BOTH may reuse the page.
+            sub.page_search(self.src, Target::First)?;
+        }
         Ok(sub)
     }
 
@@ -391,7 +397,8 @@ impl<'t, S: PageSource + ?Sized> Cursor<'t, S> {
             self.main.set_ki(n);
             return Err(Error::NotFound);
         }
-        self.main.set_eof(false);
+        // LMDB leaves C_EOF alone here: after LAST, FIRST_DUP then NEXT_DUP
+        // still reports the end of the data.
         let node = self.main.node()?;
         if !node.flags.contains(NodeFlags::DUPDATA) {
             return Ok((node.key, self.node_data(&node)?));
@@ -410,9 +417,14 @@ impl<'t, S: PageSource + ?Sized> Cursor<'t, S> {
     }
 
     fn set(&mut self, key: &[u8], data: Option<&[u8]>, op: CursorOp) -> Result<Entry<'t>> {
+        // LMDB rejects an empty key before it touches the dup sub-cursor,
+        // so a following GET_CURRENT still sees the current value.
+        if key.is_empty() {
+            return Err(Error::BadValSize);
+        }
         self.reset_sub();
         let exact = !matches!(op, CursorOp::SetRange);
-        let k = self.main.set(self.src, key, exact)?;
+        let k = cursor_set(&mut self.main, self.src, key, exact)?;
         let page = self.main.page()?;
         if page.is_leaf2() {
             return Ok((k, &[]));
@@ -423,7 +435,7 @@ impl<'t, S: PageSource + ?Sized> Cursor<'t, S> {
             let sub = self.init_sub(&node)?;
             let v = match data {
                 None => sub.first(src)?,
-                Some(d) => sub.set(src, d, op == CursorOp::GetBoth)?,
+                Some(d) => cursor_set(sub, src, d, op == CursorOp::GetBoth)?,
             };
             return Ok((node.key, v));
         }
@@ -440,8 +452,13 @@ impl<'t, S: PageSource + ?Sized> Cursor<'t, S> {
     }
 
     /// Number of values of the current key (`mdb_cursor_count`).
-    pub fn count(&self) -> Result<u64> {
-        let sub = self.sub.as_ref().ok_or(Error::Incompatible)?;
+    ///
+    /// Like LMDB, this clears the cursor's end-of-data mark when it sits on
+    /// an item, so a following NEXT looks at that item's remaining values.
+    pub fn count(&mut self) -> Result<u64> {
+        if self.sub.is_none() {
+            return Err(Error::Incompatible);
+        }
         if !self.main.initialized() {
             return Err(Error::InvalidArgument);
         }
@@ -449,6 +466,8 @@ impl<'t, S: PageSource + ?Sized> Cursor<'t, S> {
         if self.main.ki() >= page.len() {
             return Err(Error::NotFound);
         }
+        self.main.set_eof(false);
+        let sub = self.sub.as_ref().ok_or(Error::Incompatible)?;
         let node = self.main.node()?;
         if !node.flags.contains(NodeFlags::DUPDATA) {
             return Ok(1);
@@ -476,6 +495,89 @@ pub(crate) fn read_value<'t, S: PageSource + ?Sized>(
         Some(pgno) => src.overflow_value(pgno, node.data_size),
         None => Ok(node.value),
     }
+}
+
+/// `mdb_cursor_set` on one tree: positions at `key` (with `exact`) or at
+/// the first key not less than it.
+///
+/// A positioned cursor first tries its current leaf, as LMDB does. The
+/// answer is the same as a fresh descent's except for the end-of-data mark:
+/// LMDB's shortcuts that fail leave it as it was (a descent clears it, a
+/// failed SET_RANGE sets it), and NEXT, GET_MULTIPLE and count read it
+/// afterwards. Dup sub-cursors on inline sub-pages always take this path.
+fn cursor_set<'t, S: PageSource + ?Sized>(
+    tc: &mut TreeCursor<'t>,
+    src: &'t S,
+    key: &[u8],
+    exact: bool,
+) -> Result<&'t [u8]> {
+    use core::cmp::Ordering::*;
+    if key.is_empty() || !tc.initialized() {
+        return tc.set(src, key, exact);
+    }
+    let page = tc.page()?;
+    let n = page.len();
+    if n == 0 {
+        tc.set_ki(0);
+        return Err(Error::NotFound);
+    }
+    let (cmp, ksize) = (tc.tree.cmp, tc.tree.ksize);
+    let mut ord = cmp.compare(key, key_of(&page, 0, ksize)?);
+    if ord == Equal {
+        tc.set_ki(0);
+        return set_done(tc);
+    }
+    if ord == Greater {
+        if n > 1 {
+            ord = cmp.compare(key, key_of(&page, n - 1, ksize)?);
+            if ord == Equal {
+                tc.set_ki(n - 1);
+                return set_done(tc);
+            }
+            if ord == Less {
+                let ki = tc.ki();
+                if ki < n && cmp.compare(key, key_of(&page, ki, ksize)?) == Equal {
+                    return set_done(tc);
+                }
+                // The key falls inside this leaf: search it alone.
+                tc.set_eof(false);
+                let (found, is_exact) = tc.node_search(key)?;
+                if exact && !is_exact {
+                    return Err(Error::NotFound);
+                }
+                if !found {
+                    if let Err(e) = tc.sibling(src, true) {
+                        tc.set_eof(true);
+                        return Err(e);
+                    }
+                }
+                return set_done(tc);
+            }
+        }
+        // Past this leaf's last key: if no ancestor has a right neighbour,
+        // there is nothing further.
+        let top = tc.top();
+        let last_leaf = (0..top).all(|l| matches!(tc.level(l), Some((p, i)) if i + 1 >= p.len()));
+        if last_leaf {
+            tc.set_ki(n);
+            return Err(Error::NotFound);
+        }
+    } else if tc.top() == 0 {
+        // Before the first key of a single-leaf tree.
+        tc.set_ki(0);
+        if exact {
+            return Err(Error::NotFound);
+        }
+        return set_done(tc);
+    }
+    tc.set(src, key, exact)
+}
+
+/// The common end of a successful `cursor_set` (`set1` in `mdb.c`).
+fn set_done<'t>(tc: &mut TreeCursor<'t>) -> Result<&'t [u8]> {
+    tc.set_initialized();
+    tc.set_eof(false);
+    tc.key()
 }
 
 /// Looks up `key` and returns its (first) value (`mdb_get`), without the
