@@ -5,7 +5,7 @@ use core::cmp::Ordering;
 use core::ops::{Bound, RangeBounds};
 
 use crate::btree::{Cmp, Cursor, CursorOp, Entry, PageSource};
-use crate::env::{Database, MapSource, RoTxn};
+use crate::env::{Database, ReadTxn};
 use crate::error::Result;
 
 /// Where an iterator stops.
@@ -200,43 +200,45 @@ impl<'t, S: PageSource + ?Sized> Iterator for Dups<'t, S> {
     }
 }
 
-/// Iterators of a read transaction.
-impl<'env> RoTxn<'env> {
+/// Iterators over any transaction's databases.
+pub trait Iterate: ReadTxn {
     /// Every entry of `db` in key order.
-    pub fn iter(&self, db: Database) -> Result<Iter<'_, MapSource<'env>>> {
+    fn iter(&self, db: Database) -> Result<Iter<'_, Self::Source>> {
         Ok(Iter::new(self.cursor(db)?, .., false))
     }
 
     /// Every entry of `db` in reverse key order.
-    pub fn iter_rev(&self, db: Database) -> Result<Iter<'_, MapSource<'env>>> {
+    fn iter_rev(&self, db: Database) -> Result<Iter<'_, Self::Source>> {
         Ok(Iter::new(self.cursor(db)?, .., true))
     }
 
     /// The entries of `db` whose keys fall in `range`, in key order.
-    pub fn range<'r, R: RangeBounds<&'r [u8]>>(
+    fn range<'r, R: RangeBounds<&'r [u8]>>(
         &self,
         db: Database,
         range: R,
-    ) -> Result<Iter<'_, MapSource<'env>>> {
+    ) -> Result<Iter<'_, Self::Source>> {
         Ok(Iter::new(self.cursor(db)?, range, false))
     }
 
     /// The entries of `db` whose keys fall in `range`, in reverse key order.
-    pub fn range_rev<'r, R: RangeBounds<&'r [u8]>>(
+    fn range_rev<'r, R: RangeBounds<&'r [u8]>>(
         &self,
         db: Database,
         range: R,
-    ) -> Result<Iter<'_, MapSource<'env>>> {
+    ) -> Result<Iter<'_, Self::Source>> {
         Ok(Iter::new(self.cursor(db)?, range, true))
     }
 
     /// The entries of `db` whose keys start with `prefix`.
-    pub fn prefix(&self, db: Database, prefix: &[u8]) -> Result<Iter<'_, MapSource<'env>>> {
+    fn prefix(&self, db: Database, prefix: &[u8]) -> Result<Iter<'_, Self::Source>> {
         Ok(Iter::prefix(self.cursor(db)?, prefix))
     }
 
     /// The values of `key` in `db` (one value unless `db` is DUPSORT).
-    pub fn dups(&self, db: Database, key: &[u8]) -> Result<Dups<'_, MapSource<'env>>> {
+    fn dups(&self, db: Database, key: &[u8]) -> Result<Dups<'_, Self::Source>> {
         Ok(Dups::new(self.cursor(db)?, key))
     }
 }
+
+impl<T: ReadTxn + ?Sized> Iterate for T {}

@@ -13,21 +13,26 @@ pub mod btree;
 pub mod error;
 pub mod format;
 pub mod snapshot;
+pub mod walk;
 
 #[cfg(feature = "std")]
 mod env;
 #[cfg(feature = "std")]
 mod iter;
 
+pub use btree::write::PutFlags;
 pub use btree::{CursorOp, Entry};
 pub use error::{Error, Result};
 pub use format::DbFlags;
 pub use snapshot::{Snapshot, Stat};
 
 #[cfg(feature = "std")]
-pub use env::{env_paths, Database, Env, EnvBuilder, EnvFlags, EnvInfo, MapSource, RoTxn};
+pub use env::{
+    env_paths, lockfile, Database, Env, EnvBuilder, EnvFlags, EnvInfo, MapSource, Nested, ReadTxn,
+    RoTxn, RwTxn, WriteState,
+};
 #[cfg(feature = "std")]
-pub use iter::{Dups, Iter};
+pub use iter::{Dups, Iter, Iterate};
 
 /// A cursor over a database of a read transaction on the memory map.
 #[cfg(feature = "std")]

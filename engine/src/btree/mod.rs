@@ -6,7 +6,9 @@
 
 pub mod cmp;
 mod cursor;
+mod pagebuf;
 mod tree;
+pub mod write;
 
 pub use cmp::Cmp;
 pub use cursor::{get, Cursor, CursorOp, Entry};
@@ -47,8 +49,14 @@ pub trait PageSource {
             return Err(Error::corrupted(pgno, "not an overflow page"));
         }
         let count = overflow_pages(first).unwrap_or(0) as u64;
-        let ps = self.page_size() as u64;
-        if count == 0 || (size as u64) > count.saturating_mul(ps) - PAGE_HEADER_SIZE as u64 {
+        // A source with a zero page size must not divide by zero below.
+        let ps = self.page_size().max(1) as u64;
+        if count == 0
+            || (size as u64)
+                > count
+                    .saturating_mul(ps)
+                    .saturating_sub(PAGE_HEADER_SIZE as u64)
+        {
             return Err(Error::corrupted(
                 pgno,
                 "overflow run shorter than its value",
@@ -57,7 +65,9 @@ pub trait PageSource {
         // Map only the pages the value needs: the run's header may claim more.
         let need = (PAGE_HEADER_SIZE as u64 + size as u64).div_ceil(ps);
         let run = self.pages(pgno, need)?;
-        run.get(PAGE_HEADER_SIZE..PAGE_HEADER_SIZE + size)
+        PAGE_HEADER_SIZE
+            .checked_add(size)
+            .and_then(|end| run.get(PAGE_HEADER_SIZE..end))
             .ok_or(Error::corrupted(pgno, "overflow value out of bounds"))
     }
 }

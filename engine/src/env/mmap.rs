@@ -83,3 +83,16 @@ impl Drop for Mmap {
         }
     }
 }
+
+/// The operating system's page size: LMDB's default page size.
+pub(crate) fn os_page_size() -> usize {
+    // SAFETY: sysconf has no preconditions and only reads a constant.
+    let n = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    if n >= crate::format::MIN_PAGE_SIZE as libc::c_long
+        && n <= crate::format::MAX_PAGE_SIZE as libc::c_long
+    {
+        n as usize
+    } else {
+        4096
+    }
+}

@@ -1,6 +1,10 @@
 //! The environment: files, the memory map, and read transactions over it.
 
+pub mod lockfile;
 mod mmap;
+mod write;
+
+pub use write::{Nested, RwTxn, WriteState};
 
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -119,7 +123,7 @@ impl EnvBuilder {
         self
     }
 
-    /// Opens the environment at `path` read-only.
+    /// Opens (or, unless read-only, creates) the environment at `path`.
     pub fn open(self, path: impl AsRef<Path>) -> Result<Env> {
         Env::open_with(path.as_ref(), self)
     }
@@ -157,6 +161,10 @@ struct EnvInner {
     file_len: AtomicU64,
     /// Names of the databases opened so far; the index is the dbi.
     dbis: Mutex<Vec<Option<Vec<u8>>>>,
+    /// Held by the one write transaction.
+    writer: Mutex<()>,
+    /// Snapshots read by this process's live read transactions, with counts.
+    readers: Mutex<std::collections::BTreeMap<u64, usize>>,
 }
 
 /// An open LMDB environment.
@@ -177,6 +185,38 @@ pub fn env_paths(path: &Path, flags: EnvFlags) -> (PathBuf, PathBuf) {
         (path.join("data.mdb"), path.join("lock.mdb"))
     }
 }
+
+/// Writes the two meta pages of a new environment (`mdb_env_init_meta`).
+fn init_metas(file: &File, opts: &EnvBuilder) -> Result<()> {
+    let ps = mmap::os_page_size();
+    let map_size = opts.map_size.unwrap_or(DEFAULT_MAP_SIZE);
+    let map_size = map_size.div_ceil(ps as u64) * ps as u64;
+    let mut free = DbRecord::empty(DbFlags::INTEGERKEY);
+    free.pad = ps as u32;
+    free.flags = DbFlags(
+        free.flags.0 | (opts.flags.0 & (EnvFlags::NOSUBDIR.0 | EnvFlags::FIXEDMAP.0)) as u16,
+    );
+    let meta = Meta {
+        address: 0,
+        map_size,
+        dbs: [free, DbRecord::empty(DbFlags::empty())],
+        last_pgno: 1,
+        txnid: 0,
+    };
+    let mut pages = vec![0u8; 2 * ps];
+    for i in 0..2 {
+        let p = &mut pages[i * ps..(i + 1) * ps];
+        p[0..8].copy_from_slice(&(i as u64).to_le_bytes());
+        p[10..12].copy_from_slice(&crate::format::PageFlags::META.0.to_le_bytes());
+        p[PAGE_HEADER_SIZE..PAGE_HEADER_SIZE + META_SIZE].copy_from_slice(&meta.to_bytes());
+    }
+    file.write_all_at(&pages, 0)?;
+    file.sync_data()?;
+    Ok(())
+}
+
+/// LMDB's default map size.
+const DEFAULT_MAP_SIZE: u64 = 1 << 20;
 
 /// Reads both meta pages from `read` (a function that fills a buffer at a
 /// file offset) and returns the newer valid one, as `mdb_env_read_header`
@@ -214,8 +254,18 @@ impl Env {
 
     fn open_with(path: &Path, opts: EnvBuilder) -> Result<Env> {
         let (data_path, _lock_path) = env_paths(path, opts.flags);
-        let file = OpenOptions::new().read(true).open(&data_path)?;
-        let len = file.metadata()?.len();
+        let read_only = opts.flags.contains(EnvFlags::RDONLY);
+        let file = OpenOptions::new()
+            .read(true)
+            .write(!read_only)
+            .create(!read_only)
+            .truncate(false)
+            .open(&data_path)?;
+        let mut len = file.metadata()?.len();
+        if len == 0 && !read_only {
+            init_metas(&file, &opts)?;
+            len = file.metadata()?.len();
+        }
         let (meta, _) = read_metas(|off, buf| file.read_exact_at(buf, off).is_ok())?;
         let page_size = meta.page_size();
         meta.validate(if meta.txnid & 1 == 1 { 1 } else { 0 })?;
@@ -225,7 +275,7 @@ impl Env {
         Ok(Env {
             inner: Arc::new(EnvInner {
                 path: path.to_path_buf(),
-                flags: opts.flags | EnvFlags::RDONLY,
+                flags: opts.flags,
                 file,
                 map,
                 map_size,
@@ -234,6 +284,8 @@ impl Env {
                 max_dbs: opts.max_dbs,
                 file_len: AtomicU64::new(len),
                 dbis: Mutex::new(vec![None, None]),
+                writer: Mutex::new(()),
+                readers: Mutex::new(Default::default()),
             }),
         })
     }
@@ -273,6 +325,14 @@ impl Env {
     /// Environment information (`mdb_env_info`).
     pub fn info(&self) -> Result<EnvInfo> {
         let meta = self.current_meta()?;
+        // The reader table's size and high-water mark live in the lock
+        // file; without a valid one, report what this handle was opened with.
+        let lock = self
+            .read_lock_file()
+            .ok()
+            .flatten()
+            .and_then(|b| lockfile::parse_header(&b, b.len() as u64))
+            .filter(|h| h.is_valid());
         Ok(EnvInfo {
             map_addr: if self.inner.flags.contains(EnvFlags::FIXEDMAP) {
                 self.inner.map.addr() as u64
@@ -282,9 +342,21 @@ impl Env {
             map_size: self.inner.map_size,
             last_pgno: meta.last_pgno,
             last_txnid: meta.txnid,
-            max_readers: self.inner.max_readers,
-            num_readers: 0,
+            max_readers: lock.map_or(self.inner.max_readers, |h| h.max_readers),
+            num_readers: lock.map_or(0, |h| h.num_readers),
         })
+    }
+
+    /// The contents of the lock file, or `None` if there is none (an
+    /// environment copied without it, or never opened by C LMDB). Read-only:
+    /// the file is neither created nor locked.
+    pub fn read_lock_file(&self) -> Result<Option<Vec<u8>>> {
+        let (_, lock) = env_paths(&self.inner.path, self.inner.flags);
+        match std::fs::read(lock) {
+            Ok(b) => Ok(Some(b)),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(e.into()),
+        }
     }
 
     /// Statistics of the main database (`mdb_env_stat`).
@@ -295,8 +367,15 @@ impl Env {
 
     /// Starts a read transaction on the newest committed snapshot.
     pub fn read_txn(&self) -> Result<RoTxn<'_>> {
-        let meta = self.current_meta()?;
-        meta.validate(meta.txnid & 1)?;
+        // Reading the meta and registering its txnid under one lock keeps a
+        // writer from reclaiming the snapshot's pages in between.
+        let meta = {
+            let mut readers = self.inner.readers.lock().map_err(|_| Error::BadTxn)?;
+            let meta = self.current_meta()?;
+            meta.validate(meta.txnid & 1)?;
+            *readers.entry(meta.txnid).or_insert(0) += 1;
+            meta
+        };
         let ps = self.inner.page_size as u64;
         let need = meta.last_pgno.saturating_add(1).saturating_mul(ps);
         let mut len = self.inner.file_len.load(Ordering::Acquire);
@@ -314,6 +393,75 @@ impl Env {
             snap: Snapshot::new(meta, src),
             dbs: core::cell::RefCell::new(Vec::new()),
         })
+    }
+
+    /// Starts the write transaction, waiting for the current one to end.
+    pub fn write_txn(&self) -> Result<RwTxn<'_>> {
+        if self.read_only() {
+            return Err(Error::ReadOnly);
+        }
+        let lock = self.inner.writer.lock().map_err(|_| Error::BadTxn)?;
+        let (meta, oldest) = {
+            let readers = self.inner.readers.lock().map_err(|_| Error::BadTxn)?;
+            let meta = self.current_meta()?;
+            let oldest = readers
+                .keys()
+                .next()
+                .copied()
+                .unwrap_or(meta.txnid)
+                .min(meta.txnid);
+            (meta, oldest)
+        };
+        meta.validate(meta.txnid & 1)?;
+        let len = self.inner.file.metadata()?.len();
+        self.inner.file_len.fetch_max(len, Ordering::AcqRel);
+        let bytes = self.inner.map.bytes(len as usize);
+        Ok(RwTxn::begin(self, lock, meta, bytes, oldest))
+    }
+
+    /// Whether the environment was opened read-only.
+    pub fn read_only(&self) -> bool {
+        self.inner.flags.contains(EnvFlags::RDONLY)
+    }
+
+    /// The map size: the most the data file may grow to.
+    pub fn map_size(&self) -> u64 {
+        self.inner.map_size
+    }
+
+    fn dbi_names(&self) -> Vec<Option<Vec<u8>>> {
+        self.inner
+            .dbis
+            .lock()
+            .map(|d| d.clone())
+            .unwrap_or_default()
+    }
+
+    /// Writes a transaction's pages, then its meta page, syncing in between
+    /// as the environment's flags ask.
+    fn write_commit(
+        &self,
+        dirty: &std::collections::HashMap<u64, Box<[u8]>>,
+        meta: &Meta,
+    ) -> Result<()> {
+        let ps = self.inner.page_size as u64;
+        let mut pgnos: Vec<u64> = dirty.keys().copied().collect();
+        pgnos.sort_unstable();
+        for pgno in pgnos {
+            self.inner.file.write_all_at(&dirty[&pgno], pgno * ps)?;
+        }
+        let flags = self.inner.flags;
+        if !flags.contains(EnvFlags::NOSYNC) {
+            self.inner.file.sync_data()?;
+        }
+        let off = (meta.txnid & 1) * ps + PAGE_HEADER_SIZE as u64;
+        self.inner.file.write_all_at(&meta.to_bytes(), off)?;
+        if !flags.contains(EnvFlags::NOSYNC) && !flags.contains(EnvFlags::NOMETASYNC) {
+            self.inner.file.sync_data()?;
+        }
+        let len = self.inner.file.metadata()?.len();
+        self.inner.file_len.fetch_max(len, Ordering::AcqRel);
+        Ok(())
     }
 
     fn dbi_for(&self, name: Option<&[u8]>) -> Result<Database> {
@@ -368,12 +516,80 @@ impl PageSource for MapSource<'_> {
     }
 }
 
+/// What every transaction can read: values, cursors, statistics and
+/// iterators, over the transaction's own page source.
+pub trait ReadTxn {
+    /// Where the transaction's pages come from.
+    type Source: PageSource;
+
+    /// The page source.
+    fn source(&self) -> &Self::Source;
+
+    /// The record of `db` as this transaction sees it.
+    fn db_record(&self, db: Database) -> Result<DbRecord>;
+
+    /// The value of `key` in `db` (the first value, for DUPSORT), borrowed
+    /// from the transaction.
+    #[inline]
+    fn get(&self, db: Database, key: &[u8]) -> Result<Option<&[u8]>> {
+        let rec = self.db_record(db)?;
+        crate::btree::get(self.source(), &rec, key)
+    }
+
+    /// A cursor over `db`.
+    fn cursor(&self, db: Database) -> Result<Cursor<'_, Self::Source>> {
+        let rec = self.db_record(db)?;
+        Ok(Cursor::new(self.source(), &rec))
+    }
+
+    /// Statistics of `db` (`mdb_stat`).
+    fn stat(&self, db: Database) -> Result<Stat> {
+        Ok(Stat::from_record(
+            &self.db_record(db)?,
+            self.source().page_size(),
+        ))
+    }
+
+    /// The flags of `db`.
+    fn db_flags(&self, db: Database) -> Result<DbFlags> {
+        Ok(self.db_record(db)?.flags)
+    }
+}
+
+impl<'env> ReadTxn for RoTxn<'env> {
+    type Source = MapSource<'env>;
+
+    #[inline]
+    fn source(&self) -> &MapSource<'env> {
+        self.snap.source()
+    }
+
+    #[inline]
+    fn db_record(&self, db: Database) -> Result<DbRecord> {
+        RoTxn::db_record(self, db)
+    }
+}
+
 /// A read-only transaction: a consistent snapshot of the environment.
 pub struct RoTxn<'env> {
     env: &'env Env,
     snap: Snapshot<MapSource<'env>>,
     /// Records of the databases used in this transaction, by dbi.
     dbs: core::cell::RefCell<Vec<Option<DbRecord>>>,
+}
+
+impl Drop for RoTxn<'_> {
+    fn drop(&mut self) {
+        if let Ok(mut readers) = self.env.inner.readers.lock() {
+            let id = self.snap.txnid();
+            if let Some(n) = readers.get_mut(&id) {
+                *n -= 1;
+                if *n == 0 {
+                    readers.remove(&id);
+                }
+            }
+        }
+    }
 }
 
 impl<'env> RoTxn<'env> {

@@ -1,0 +1,1274 @@
+//! B+tree updates: insert and delete with copy-on-write, page split,
+//! rebalance and merge, overflow runs, and DUPSORT values in sub-pages and
+//! sub-databases. The shapes follow LMDB's, so C LMDB reads and continues
+//! writing what this code writes.
+
+use alloc::vec::Vec;
+use core::cmp::Ordering;
+
+use super::pagebuf as pb;
+use super::{Cmp, PageSource};
+use crate::error::{Error, Result};
+use crate::format::{
+    DbFlags, DbRecord, NodeFlags, Page, PageFlags, DB_RECORD_SIZE, MAX_DEPTH, MAX_KEY_SIZE,
+    NODE_HEADER_SIZE, PAGE_HEADER_SIZE, P_INVALID,
+};
+
+/// Pages a write transaction can change.
+pub trait PageStore: PageSource {
+    /// Makes page `pgno` writable, copying it to a new page number if it is
+    /// not yet dirty in this transaction; returns the writable number.
+    fn touch(&mut self, pgno: u64) -> Result<u64>;
+    /// The bytes of a dirty page (or run of `count` pages).
+    fn page_mut(&mut self, pgno: u64) -> Result<&mut [u8]>;
+    /// Allocates `count` consecutive dirty pages, zeroed.
+    fn alloc(&mut self, count: u64) -> Result<u64>;
+    /// Releases `count` pages starting at `pgno`.
+    fn free(&mut self, pgno: u64, count: u64);
+    /// Whether `pgno` was written by this transaction.
+    fn is_dirty(&self, pgno: u64) -> bool;
+}
+
+/// Flags of a put (`mdb_put` / `mdb_cursor_put`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct PutFlags(pub u32);
+
+impl PutFlags {
+    /// Fail with KeyExist if the key exists.
+    pub const NOOVERWRITE: PutFlags = PutFlags(0x10);
+    /// DUPSORT: fail with KeyExist if the pair exists.
+    pub const NODUPDATA: PutFlags = PutFlags(0x20);
+    /// Replace the item at the cursor.
+    pub const CURRENT: PutFlags = PutFlags(0x40);
+    /// Reserve space for the value and return it.
+    pub const RESERVE: PutFlags = PutFlags(0x10000);
+    /// The key sorts after every key in the database.
+    pub const APPEND: PutFlags = PutFlags(0x20000);
+    /// The value sorts after every value of the key.
+    pub const APPENDDUP: PutFlags = PutFlags(0x40000);
+    /// DUPFIXED: store several contiguous values.
+    pub const MULTIPLE: PutFlags = PutFlags(0x80000);
+
+    /// No flags.
+    pub const fn empty() -> PutFlags {
+        PutFlags(0)
+    }
+    /// Whether every flag of `o` is set.
+    pub const fn contains(self, o: PutFlags) -> bool {
+        self.0 & o.0 == o.0
+    }
+}
+
+impl core::ops::BitOr for PutFlags {
+    type Output = PutFlags;
+    fn bitor(self, o: PutFlags) -> PutFlags {
+        PutFlags(self.0 | o.0)
+    }
+}
+
+/// The largest node that stays on a page (`me_nodemax`): bigger values go
+/// to overflow pages, bigger dup sets to sub-databases.
+pub fn node_max(page_size: usize) -> usize {
+    (((page_size - PAGE_HEADER_SIZE) / 2) & !1) - 2
+}
+
+/// Pages in an overflow run holding `size` bytes (`OVPAGES`).
+pub fn overflow_count(size: usize, page_size: usize) -> u64 {
+    ((PAGE_HEADER_SIZE - 1 + size) / page_size + 1) as u64
+}
+
+const FILL_THRESHOLD: usize = 250;
+
+/// One tree being changed: its record and ordering.
+struct TreeRef<'r> {
+    rec: &'r mut DbRecord,
+    cmp: Cmp,
+    /// LEAF2 key size, for DUPFIXED sub-databases.
+    ksize: usize,
+}
+
+/// A root-to-leaf path: page numbers and the index within each.
+#[derive(Default)]
+struct Path {
+    pg: Vec<u64>,
+    ki: Vec<usize>,
+}
+
+impl Path {
+    fn top(&self) -> usize {
+        self.pg.len() - 1
+    }
+}
+
+/// A node to add to a leaf: the raw node, or a LEAF2 key.
+enum NewNode {
+    Raw(Vec<u8>),
+    Leaf2(Vec<u8>),
+}
+
+fn validated<S: PageSource + ?Sized>(s: &S, pgno: u64) -> Result<Page<'_>> {
+    let page = s.tree_page(pgno)?;
+    // Every node must lie inside the page before the write path edits it
+    // with unchecked offsets.
+    if !page.is_leaf2() {
+        for i in 0..page.len() {
+            page.node(i)?;
+        }
+    }
+    Ok(page)
+}
+
+/// Descends to the leaf where `key` belongs (`mdb_page_search` +
+/// `mdb_node_search`). Returns the path and whether `key` was found.
+fn search<S: PageStore + ?Sized>(s: &S, t: &TreeRef<'_>, key: &[u8]) -> Result<(Path, bool)> {
+    let mut path = Path::default();
+    let mut pgno = t.rec.root;
+    loop {
+        if path.pg.len() >= MAX_DEPTH || path.pg.len() >= t.rec.depth as usize {
+            return Err(Error::corrupted(pgno, "tree deeper than recorded"));
+        }
+        let page = validated(s, pgno)?;
+        let (idx, exact) = node_search(&page, key, t.cmp, t.ksize)?;
+        path.pg.push(pgno);
+        if page.is_leaf() {
+            if path.pg.len() != t.rec.depth as usize {
+                return Err(Error::corrupted(pgno, "leaf above the recorded depth"));
+            }
+            path.ki.push(idx);
+            return Ok((path, exact));
+        }
+        let i = if idx >= page.len() {
+            page.len() - 1
+        } else if !exact {
+            idx.saturating_sub(1)
+        } else {
+            idx
+        };
+        path.ki.push(i);
+        pgno = page.node(i)?.child;
+    }
+}
+
+/// The first index whose key is not less than `key`, and whether it is equal.
+fn node_search(page: &Page<'_>, key: &[u8], cmp: Cmp, ksize: usize) -> Result<(usize, bool)> {
+    let n = page.len();
+    let (mut lo, mut hi) = (if page.is_leaf() { 0 } else { 1 }, n);
+    while lo < hi {
+        let mid = (lo + hi) / 2;
+        let k = super::tree::key_of(page, mid, ksize)?;
+        match cmp.compare(key, k) {
+            Ordering::Equal => return Ok((mid, true)),
+            Ordering::Greater => lo = mid + 1,
+            Ordering::Less => hi = mid,
+        }
+    }
+    Ok((lo, false))
+}
+
+/// Makes every page of `path` dirty, fixing parent pointers and the root.
+fn touch_path<S: PageStore + ?Sized>(
+    s: &mut S,
+    t: &mut TreeRef<'_>,
+    path: &mut Path,
+) -> Result<()> {
+    for l in 0..path.pg.len() {
+        let old = path.pg[l];
+        let new = s.touch(old)?;
+        if new != old {
+            if l == 0 {
+                t.rec.root = new;
+            } else {
+                let parent = path.pg[l - 1];
+                pb::set_child(s.page_mut(parent)?, path.ki[l - 1], new);
+            }
+            path.pg[l] = new;
+        }
+    }
+    Ok(())
+}
+
+/// The raw nodes of a page, in order (LEAF2 keys for LEAF2 pages).
+fn page_nodes(p: &[u8], ksize: usize) -> Vec<Vec<u8>> {
+    let n = pb::nkeys(p);
+    if pb::leaf2(p) {
+        (0..n)
+            .map(|i| pb::leaf2_key(p, i, ksize).to_vec())
+            .collect()
+    } else {
+        (0..n).map(|i| pb::node_bytes(p, i).to_vec()).collect()
+    }
+}
+
+/// Rewrites page `p` to hold exactly `nodes`.
+fn fill_page(
+    p: &mut [u8],
+    pgno: u64,
+    flags: u16,
+    pad: usize,
+    nodes: &[Vec<u8>],
+    leaf2: bool,
+) -> bool {
+    pb::init(p, pgno, flags);
+    pb::set_pad(p, pad);
+    for (i, n) in nodes.iter().enumerate() {
+        let ok = if leaf2 {
+            pb::add_leaf2(p, i, n)
+        } else {
+            pb::add_node(p, i, n)
+        };
+        if !ok {
+            return false;
+        }
+    }
+    true
+}
+
+fn space(n: &[u8], leaf2: bool) -> usize {
+    if leaf2 {
+        n.len()
+    } else {
+        pb::node_space(n.len())
+    }
+}
+
+/// Where to split `nodes` (which do not fit one page) so both halves fit:
+/// the middle, moved as little as possible; with APPEND the new last node
+/// starts a page of its own so sequential loads fill pages.
+fn split_point(
+    nodes: &[Vec<u8>],
+    cap: usize,
+    leaf2: bool,
+    branch: bool,
+    append_at_end: bool,
+) -> Option<usize> {
+    let n = nodes.len();
+    let sizes: Vec<usize> = nodes.iter().map(|x| space(x, leaf2)).collect();
+    let total: usize = sizes.iter().sum();
+    let fits = |s: usize| {
+        let left: usize = sizes[..s].iter().sum();
+        let mut right = total - left;
+        if branch {
+            // The right page's first node loses its key.
+            right = right - sizes[s] + pb::node_space(NODE_HEADER_SIZE);
+        }
+        left <= cap && right <= cap
+    };
+    if append_at_end && n >= 2 && fits(n - 1) {
+        return Some(n - 1);
+    }
+    let mid = n.div_ceil(2).clamp(1, n - 1);
+    (0..n)
+        .flat_map(|d| [mid.checked_add(d), mid.checked_sub(d)])
+        .flatten()
+        .filter(|&s| s >= 1 && s < n)
+        .find(|&s| fits(s))
+}
+
+/// The tree-changing operations of one write transaction.
+pub struct Writer<'s, S: PageStore + ?Sized> {
+    s: &'s mut S,
+    page_size: usize,
+}
+
+impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
+    /// Operations on the pages of `s`.
+    pub fn new(s: &'s mut S) -> Self {
+        let page_size = s.page_size();
+        Writer { s, page_size }
+    }
+
+    fn cap(&self) -> usize {
+        self.page_size - PAGE_HEADER_SIZE
+    }
+
+    /// Inserts `node` at the leaf of `path`, splitting pages up the path as
+    /// needed. The path must be dirty.
+    fn insert(
+        &mut self,
+        t: &mut TreeRef<'_>,
+        path: &mut Path,
+        node: NewNode,
+        append: bool,
+    ) -> Result<()> {
+        let top = path.top();
+        let leaf = path.pg[top];
+        let idx = path.ki[top];
+        let p = self.s.page_mut(leaf)?;
+        let ok = match &node {
+            NewNode::Raw(n) => pb::add_node(p, idx, n),
+            NewNode::Leaf2(k) => pb::add_leaf2(p, idx, k),
+        };
+        if ok {
+            return Ok(());
+        }
+        let leaf2 = matches!(node, NewNode::Leaf2(_));
+        let mut nodes = page_nodes(p, t.ksize);
+        let append_at_end = append && idx == nodes.len();
+        nodes.insert(
+            idx,
+            match node {
+                NewNode::Raw(n) | NewNode::Leaf2(n) => n,
+            },
+        );
+        self.split(t, path, top, nodes, leaf2, append_at_end)
+    }
+
+    /// Splits the page at `level` of `path`, whose new contents `nodes` do
+    /// not fit one page, and inserts the separator into the parent.
+    fn split(
+        &mut self,
+        t: &mut TreeRef<'_>,
+        path: &mut Path,
+        level: usize,
+        mut nodes: Vec<Vec<u8>>,
+        leaf2: bool,
+        append_at_end: bool,
+    ) -> Result<()> {
+        let pgno = path.pg[level];
+        let (flags, pad) = {
+            let p = self.s.page_mut(pgno)?;
+            (
+                pb::flags(p) & !(PageFlags::DIRTY.0),
+                u16::from_le_bytes([p[8], p[9]]) as usize,
+            )
+        };
+        let branch = flags & PageFlags::BRANCH.0 != 0;
+        let s = split_point(&nodes, self.cap(), leaf2, branch, append_at_end)
+            .ok_or(Error::corrupted(pgno, "node too large to split"))?;
+        let mut right = nodes.split_off(s);
+        let sep = if leaf2 {
+            right[0].clone()
+        } else {
+            pb::raw_key(&right[0]).to_vec()
+        };
+        if branch {
+            right[0] = pb::branch_node(&[], pb::raw_child(&right[0]));
+        }
+        let rp = self.s.alloc(1)?;
+        if branch {
+            t.rec.branch_pages += 1;
+        } else {
+            t.rec.leaf_pages += 1;
+        }
+        let ok_l = fill_page(self.s.page_mut(pgno)?, pgno, flags, pad, &nodes, leaf2);
+        let ok_r = fill_page(self.s.page_mut(rp)?, rp, flags, pad, &right, leaf2);
+        if !ok_l || !ok_r {
+            return Err(Error::corrupted(pgno, "split halves do not fit"));
+        }
+        let sep_node = pb::branch_node(&sep, rp);
+        if level == 0 {
+            // The root split: grow the tree by one level.
+            let root = self.s.alloc(1)?;
+            let p = self.s.page_mut(root)?;
+            pb::init(p, root, PageFlags::BRANCH.0);
+            pb::add_node(p, 0, &pb::branch_node(&[], pgno));
+            pb::add_node(p, 1, &sep_node);
+            t.rec.root = root;
+            t.rec.depth += 1;
+            t.rec.branch_pages += 1;
+            path.pg.insert(0, root);
+            path.ki.insert(0, 0);
+            return Ok(());
+        }
+        let parent = path.pg[level - 1];
+        let at = path.ki[level - 1] + 1;
+        let p = self.s.page_mut(parent)?;
+        if pb::add_node(p, at, &sep_node) {
+            return Ok(());
+        }
+        let mut pnodes = page_nodes(p, 0);
+        pnodes.insert(at, sep_node);
+        self.split(t, path, level - 1, pnodes, false, append_at_end)
+    }
+
+    /// Removes the node at the leaf of `path` and rebalances. The path must
+    /// be dirty.
+    fn remove(&mut self, t: &mut TreeRef<'_>, path: &mut Path) -> Result<()> {
+        let top = path.top();
+        let leaf = path.pg[top];
+        let idx = path.ki[top];
+        let p = self.s.page_mut(leaf)?;
+        if pb::leaf2(p) {
+            pb::del_leaf2(p, idx, t.ksize);
+        } else {
+            pb::del_node(p, idx);
+        }
+        self.rebalance(t, path, top)
+    }
+
+    /// Restores the fill invariants of the page at `level` after a removal
+    /// (`mdb_rebalance`): collapse the root, or merge with or borrow from a
+    /// sibling.
+    fn rebalance(&mut self, t: &mut TreeRef<'_>, path: &mut Path, level: usize) -> Result<()> {
+        let pgno = path.pg[level];
+        let (n, fill, branch) = {
+            let p = self.s.page_mut(pgno)?;
+            (
+                pb::nkeys(p),
+                pb::fill(p, self.page_size),
+                pb::flags(p) & PageFlags::BRANCH.0 != 0,
+            )
+        };
+        let minkeys = 1 + branch as usize;
+        if fill >= FILL_THRESHOLD && n >= minkeys {
+            return Ok(());
+        }
+        if level == 0 {
+            if n == 0 {
+                // The tree is empty.
+                self.s.free(pgno, 1);
+                *t.rec = DbRecord {
+                    root: P_INVALID,
+                    depth: 0,
+                    leaf_pages: 0,
+                    branch_pages: 0,
+                    overflow_pages: 0,
+                    entries: 0,
+                    ..*t.rec
+                };
+                path.pg.clear();
+                path.ki.clear();
+            } else if branch && n == 1 {
+                // A branch root with one child: the child becomes the root.
+                let child = {
+                    let p = self.s.page_mut(pgno)?;
+                    pb::raw_child(pb::node_bytes(p, 0))
+                };
+                self.s.free(pgno, 1);
+                t.rec.root = child;
+                t.rec.depth -= 1;
+                t.rec.branch_pages -= 1;
+                path.pg.remove(0);
+                path.ki.remove(0);
+            }
+            return Ok(());
+        }
+        let parent = path.pg[level - 1];
+        let pi = path.ki[level - 1];
+        let pn = pb::nkeys(self.s.page_mut(parent)?);
+        if pn < 2 {
+            // A single-child parent is collapsed when the parent rebalances.
+            return self.rebalance(t, path, level - 1);
+        }
+        // Merge with or borrow from the left sibling, or the right one for
+        // the leftmost child.
+        let (li, ri) = if pi > 0 { (pi - 1, pi) } else { (pi, pi + 1) };
+        let (lpg, rpg) = {
+            let p = self.s.page_mut(parent)?;
+            (
+                pb::raw_child(pb::node_bytes(p, li)),
+                pb::raw_child(pb::node_bytes(p, ri)),
+            )
+        };
+        let sib_level_pg = if pi > 0 { lpg } else { rpg };
+        let sib = self.s.touch(sib_level_pg)?;
+        if sib != sib_level_pg {
+            let sidx = if pi > 0 { li } else { ri };
+            pb::set_child(self.s.page_mut(parent)?, sidx, sib);
+        }
+        let (lpg, rpg) = if pi > 0 { (sib, pgno) } else { (pgno, sib) };
+        let sep_key = {
+            let p = self.s.page_mut(parent)?;
+            pb::raw_key(pb::node_bytes(p, ri)).to_vec()
+        };
+        let (flags, pad, leaf2) = {
+            let p = self.s.page_mut(lpg)?;
+            (
+                pb::flags(p),
+                u16::from_le_bytes([p[8], p[9]]) as usize,
+                pb::leaf2(p),
+            )
+        };
+        let mut all = page_nodes(self.s.page_mut(lpg)?, t.ksize);
+        let mut rnodes = page_nodes(self.s.page_mut(rpg)?, t.ksize);
+        if branch && !rnodes.is_empty() {
+            // The right page's first node regains the separator as its key.
+            rnodes[0] = pb::branch_node(&sep_key, pb::raw_child(&rnodes[0]));
+        }
+        all.extend(rnodes);
+        let total: usize = all.iter().map(|x| space(x, leaf2)).sum();
+        if total <= self.cap() {
+            // Merge the right page into the left and drop the separator.
+            if !fill_page(self.s.page_mut(lpg)?, lpg, flags, pad, &all, leaf2) {
+                return Err(Error::corrupted(lpg, "merged page does not fit"));
+            }
+            self.s.free(rpg, 1);
+            if branch {
+                t.rec.branch_pages -= 1;
+            } else {
+                t.rec.leaf_pages -= 1;
+            }
+            pb::del_node(self.s.page_mut(parent)?, ri);
+            path.ki[level - 1] = li;
+            path.pg[level] = lpg;
+            return self.rebalance(t, path, level - 1);
+        }
+        // Redistribute the nodes of both pages evenly.
+        let s = split_point(&all, self.cap(), leaf2, branch, false)
+            .ok_or(Error::corrupted(lpg, "cannot redistribute"))?;
+        let mut right = all.split_off(s);
+        let sep = if leaf2 {
+            right[0].clone()
+        } else {
+            pb::raw_key(&right[0]).to_vec()
+        };
+        if branch {
+            right[0] = pb::branch_node(&[], pb::raw_child(&right[0]));
+        }
+        let ok = fill_page(self.s.page_mut(lpg)?, lpg, flags, pad, &all, leaf2)
+            && fill_page(self.s.page_mut(rpg)?, rpg, flags, pad, &right, leaf2);
+        if !ok {
+            return Err(Error::corrupted(lpg, "redistributed pages do not fit"));
+        }
+        // Replace the separator; the parent may need to split for a longer key.
+        pb::del_node(self.s.page_mut(parent)?, ri);
+        path.ki[level - 1] = ri;
+        path.pg.truncate(level);
+        path.ki.truncate(level);
+        let node = pb::branch_node(&sep, rpg);
+        let p = self.s.page_mut(parent)?;
+        if pb::add_node(p, ri, &node) {
+            return Ok(());
+        }
+        let mut pnodes = page_nodes(p, 0);
+        pnodes.insert(ri, node);
+        self.split(t, path, level - 1, pnodes, false, false)
+    }
+
+    /// Stores `data` as the value node for `key`: inline, or in a new
+    /// overflow run when the node would be larger than `node_max`.
+    fn value_node(
+        &mut self,
+        t: &mut TreeRef<'_>,
+        key: &[u8],
+        data: &[u8],
+        flags: NodeFlags,
+    ) -> Result<Vec<u8>> {
+        if NODE_HEADER_SIZE + key.len() + data.len() > node_max(self.page_size) {
+            let count = overflow_count(data.len(), self.page_size);
+            let pgno = self.s.alloc(count)?;
+            let run = self.s.page_mut(pgno)?;
+            run[..PAGE_HEADER_SIZE].fill(0);
+            run[0..8].copy_from_slice(&pgno.to_le_bytes());
+            run[10..12].copy_from_slice(&PageFlags::OVERFLOW.0.to_le_bytes());
+            run[12..16].copy_from_slice(&(count as u32).to_le_bytes());
+            run[PAGE_HEADER_SIZE..PAGE_HEADER_SIZE + data.len()].copy_from_slice(data);
+            t.rec.overflow_pages += count;
+            let f = NodeFlags(flags.0 | NodeFlags::BIGDATA.0);
+            return Ok(pb::leaf_node(key, &pgno.to_le_bytes(), data.len(), f));
+        }
+        Ok(pb::leaf_node(key, data, data.len(), flags))
+    }
+
+    /// Frees the overflow run of a BIGDATA node.
+    fn free_overflow(&mut self, t: &mut TreeRef<'_>, pgno: u64) -> Result<()> {
+        let first = self.s.pages(pgno, 1)?;
+        let count = crate::format::overflow_pages(first).unwrap_or(0) as u64;
+        if count == 0 {
+            return Err(Error::corrupted(pgno, "empty overflow run"));
+        }
+        self.s.free(pgno, count);
+        t.rec.overflow_pages = t.rec.overflow_pages.saturating_sub(count);
+        Ok(())
+    }
+
+    /// Frees every page of a tree (`mdb_drop0`), including overflow runs and
+    /// dup sub-databases below it.
+    pub fn free_tree(&mut self, rec: &DbRecord) -> Result<()> {
+        if rec.root == P_INVALID || rec.depth == 0 {
+            return Ok(());
+        }
+        let mut stack = alloc::vec![(rec.root, 1usize)];
+        while let Some((pgno, level)) = stack.pop() {
+            if level > rec.depth as usize || level > MAX_DEPTH {
+                return Err(Error::corrupted(pgno, "tree deeper than recorded"));
+            }
+            let page = validated(&*self.s, pgno)?;
+            let mut children = Vec::new();
+            let mut runs = Vec::new();
+            if page.is_branch() {
+                for i in 0..page.len() {
+                    children.push((page.node(i)?.child, level + 1));
+                }
+            } else if !page.is_leaf2() {
+                for i in 0..page.len() {
+                    let node = page.node(i)?;
+                    if let Some(ov) = node.overflow_pgno() {
+                        let first = self.s.pages(ov, 1)?;
+                        runs.push((ov, crate::format::overflow_pages(first).unwrap_or(1) as u64));
+                    } else if node.flags.contains(NodeFlags::DUPDATA)
+                        && node.flags.contains(NodeFlags::SUBDATA)
+                    {
+                        if let Some(sub) = DbRecord::parse(node.value) {
+                            if sub.root != P_INVALID {
+                                stack.push((sub.root, usize::MAX - MAX_DEPTH));
+                            }
+                        }
+                    }
+                }
+            }
+            for (ov, n) in runs {
+                self.s.free(ov, n);
+            }
+            self.s.free(pgno, 1);
+            for c in children {
+                stack.push(c);
+            }
+        }
+        Ok(())
+    }
+}
+
+/// How a DUPSORT database's values are kept.
+#[derive(Clone, Copy)]
+struct DupInfo {
+    cmp: Cmp,
+    fixed: bool,
+    integer: bool,
+}
+
+impl DupInfo {
+    fn of(flags: DbFlags) -> Option<DupInfo> {
+        flags.contains(DbFlags::DUPSORT).then(|| DupInfo {
+            cmp: Cmp::for_dups(flags),
+            fixed: flags.contains(DbFlags::DUPFIXED),
+            integer: flags.contains(DbFlags::INTEGERDUP),
+        })
+    }
+}
+
+/// What a put did, for the caller's entry count and reserved space.
+pub struct PutOutcome {
+    /// Whether a new key/value pair was added (false: a value replaced, or
+    /// an existing dup left as is).
+    pub added: bool,
+}
+
+impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
+    /// Stores `data` under `key` in the tree of `rec` (`mdb_put`).
+    pub fn put(
+        &mut self,
+        rec: &mut DbRecord,
+        key: &[u8],
+        data: &[u8],
+        flags: PutFlags,
+    ) -> Result<PutOutcome> {
+        let dbf = rec.flags;
+        if key.is_empty() || key.len() > MAX_KEY_SIZE {
+            return Err(Error::BadValSize);
+        }
+        let dup = DupInfo::of(dbf);
+        if let Some(d) = dup {
+            if data.len() > MAX_KEY_SIZE {
+                return Err(Error::BadValSize);
+            }
+            if d.fixed && data.is_empty() {
+                return Err(Error::BadValSize);
+            }
+        }
+        if dbf.contains(DbFlags::INTEGERKEY) && key.len() != 4 && key.len() != 8 {
+            return Err(Error::BadValSize);
+        }
+        if (data.len() as u64) >= (u32::MAX as u64) {
+            return Err(Error::BadValSize);
+        }
+        let cmp = Cmp::for_keys(dbf);
+        let mut t = TreeRef { rec, cmp, ksize: 0 };
+        if t.rec.root == P_INVALID || t.rec.depth == 0 {
+            let root = self.s.alloc(1)?;
+            pb::init(self.s.page_mut(root)?, root, PageFlags::LEAF.0);
+            *t.rec = DbRecord {
+                root,
+                depth: 1,
+                leaf_pages: 1,
+                branch_pages: 0,
+                overflow_pages: 0,
+                entries: 0,
+                ..*t.rec
+            };
+        }
+        let (mut path, exact) = search(&*self.s, &t, key)?;
+        if flags.contains(PutFlags::APPEND) && !exact {
+            // The key must sort after the last key of the database.
+            let top = path.top();
+            let page = validated(&*self.s, path.pg[top])?;
+            let at_end = path.ki[top] >= page.len() && self.is_last_leaf(&t, &path)?;
+            if !at_end {
+                return Err(Error::KeyExist);
+            }
+        }
+        touch_path(self.s, &mut t, &mut path)?;
+        let top = path.top();
+        if !exact {
+            if flags.contains(PutFlags::CURRENT) {
+                return Err(Error::NotFound);
+            }
+            let node = self.value_node(&mut t, key, data, NodeFlags(0))?;
+            self.insert(
+                &mut t,
+                &mut path,
+                NewNode::Raw(node),
+                flags.contains(PutFlags::APPEND),
+            )?;
+            t.rec.entries += 1;
+            return Ok(PutOutcome { added: true });
+        }
+        if flags.contains(PutFlags::NOOVERWRITE) {
+            return Err(Error::KeyExist);
+        }
+        let leaf = path.pg[top];
+        let idx = path.ki[top];
+        let (nflags, old) = {
+            let page = validated(&*self.s, leaf)?;
+            let node = page.node(idx)?;
+            (
+                node.flags,
+                (node.value.to_vec(), node.data_size, node.overflow_pgno()),
+            )
+        };
+        if nflags.contains(NodeFlags::SUBDATA) && !nflags.contains(NodeFlags::DUPDATA) {
+            // A named database's record: only the database layer may change it.
+            return Err(Error::Incompatible);
+        }
+        let Some(d) = dup else {
+            return self
+                .replace_value(&mut t, &mut path, key, data, old.2)
+                .map(|_| PutOutcome { added: false });
+        };
+        let added = self.put_dup(&mut t, &mut path, key, data, flags, d, nflags, old.0, old.2)?;
+        if added {
+            t.rec.entries += 1;
+        }
+        Ok(PutOutcome { added })
+    }
+
+    fn is_last_leaf(&self, _t: &TreeRef<'_>, path: &Path) -> Result<bool> {
+        for l in 0..path.top() {
+            let page = validated(&*self.s, path.pg[l])?;
+            if path.ki[l] + 1 < page.len() {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// Replaces the value of the node at the path's leaf.
+    fn replace_value(
+        &mut self,
+        t: &mut TreeRef<'_>,
+        path: &mut Path,
+        key: &[u8],
+        data: &[u8],
+        old_overflow: Option<u64>,
+    ) -> Result<()> {
+        let top = path.top();
+        let (leaf, idx) = (path.pg[top], path.ki[top]);
+        if old_overflow.is_none() {
+            let p = self.s.page_mut(leaf)?;
+            let nb = pb::node_bytes(p, idx);
+            let cur = nb.len() - NODE_HEADER_SIZE - key.len();
+            if cur == data.len()
+                && NODE_HEADER_SIZE + key.len() + data.len() <= node_max(self.page_size)
+            {
+                pb::overwrite_data(p, idx, data);
+                return Ok(());
+            }
+        }
+        if let Some(ov) = old_overflow {
+            // A run this transaction wrote is rewritten in place when it is
+            // big enough: saving the free list relies on this to settle.
+            let need = overflow_count(data.len(), self.page_size);
+            let have = crate::format::overflow_pages(self.s.pages(ov, 1)?).unwrap_or(0) as u64;
+            if self.s.is_dirty(ov)
+                && have >= need
+                && NODE_HEADER_SIZE + key.len() + data.len() > node_max(self.page_size)
+            {
+                let run = self.s.page_mut(ov)?;
+                run[PAGE_HEADER_SIZE..PAGE_HEADER_SIZE + data.len()].copy_from_slice(data);
+                pb::set_node_dsize(self.s.page_mut(leaf)?, idx, data.len());
+                return Ok(());
+            }
+            self.free_overflow(t, ov)?;
+        }
+        pb::del_node(self.s.page_mut(leaf)?, idx);
+        let node = self.value_node(t, key, data, NodeFlags(0))?;
+        self.insert(t, path, NewNode::Raw(node), false)
+    }
+
+    /// Adds `data` to the values of an existing DUPSORT key. Returns whether
+    /// a value was added.
+    #[allow(clippy::too_many_arguments)]
+    fn put_dup(
+        &mut self,
+        t: &mut TreeRef<'_>,
+        path: &mut Path,
+        key: &[u8],
+        data: &[u8],
+        flags: PutFlags,
+        d: DupInfo,
+        nflags: NodeFlags,
+        old: Vec<u8>,
+        old_overflow: Option<u64>,
+    ) -> Result<bool> {
+        let top = path.top();
+        let (leaf, idx) = (path.pg[top], path.ki[top]);
+        if !nflags.contains(NodeFlags::DUPDATA) {
+            // One value so far: compare with it.
+            let old_val = match old_overflow {
+                Some(ov) => {
+                    let size = self.node_dsize(leaf, idx)?;
+                    self.s.overflow_value(ov, size)?.to_vec()
+                }
+                None => old,
+            };
+            if d.cmp.compare(data, &old_val) == Ordering::Equal {
+                if flags.contains(PutFlags::NODUPDATA) || flags.contains(PutFlags::APPENDDUP) {
+                    return Err(Error::KeyExist);
+                }
+                return Ok(false);
+            }
+            if d.fixed && old_val.len() != data.len() {
+                return Err(Error::BadValSize);
+            }
+            if flags.contains(PutFlags::APPENDDUP)
+                && d.cmp.compare(data, &old_val) == Ordering::Less
+            {
+                return Err(Error::KeyExist);
+            }
+            let mut vals = alloc::vec![old_val, data.to_vec()];
+            vals.sort_by(|a, b| d.cmp.compare(a, b));
+            if let Some(ov) = old_overflow {
+                self.free_overflow(t, ov)?;
+            }
+            let sub = build_subpage(&vals, d.fixed, leaf, true);
+            return self.store_dups(t, path, key, sub, d, &vals).map(|_| true);
+        }
+        if nflags.contains(NodeFlags::SUBDATA) {
+            let mut sub = DbRecord::parse(&old)
+                .ok_or(Error::corrupted(leaf, "short dup sub-database record"))?;
+            let added = self.subdb_put(&mut sub, data, flags, d)?;
+            let p = self.s.page_mut(leaf)?;
+            pb::overwrite_data(p, idx, &sub.to_bytes());
+            return Ok(added);
+        }
+        // Values on a sub-page.
+        let page = Page::new(&old, leaf)?;
+        let ksize = if d.fixed { page.pad() as usize } else { 0 };
+        let mut vals = Vec::with_capacity(page.len() + 1);
+        for i in 0..page.len() {
+            vals.push(super::tree::key_of(&page, i, ksize)?.to_vec());
+        }
+        let pos = vals.binary_search_by(|v| d.cmp.compare(v, data));
+        let at = match pos {
+            Ok(_) => {
+                if flags.contains(PutFlags::NODUPDATA) || flags.contains(PutFlags::APPENDDUP) {
+                    return Err(Error::KeyExist);
+                }
+                return Ok(false);
+            }
+            Err(at) => at,
+        };
+        if flags.contains(PutFlags::APPENDDUP) && at != vals.len() {
+            return Err(Error::KeyExist);
+        }
+        if d.fixed && data.len() != ksize {
+            return Err(Error::BadValSize);
+        }
+        vals.insert(at, data.to_vec());
+        // Grow the sub-page as LMDB does: DUPFIXED in steps of four values,
+        // otherwise by exactly the new node.
+        let grown = if d.fixed {
+            let room = pb::size_left(&old);
+            if room >= ksize {
+                old.len()
+            } else {
+                old.len() + 4 * ksize
+            }
+        } else {
+            old.len() + pb::node_space(NODE_HEADER_SIZE + data.len())
+        };
+        let sub = build_subpage_sized(&vals, d.fixed, leaf, grown);
+        self.store_dups(t, path, key, sub, d, &vals).map(|_| true)
+    }
+
+    fn node_dsize(&mut self, leaf: u64, idx: usize) -> Result<usize> {
+        let page = validated(&*self.s, leaf)?;
+        Ok(page.node(idx)?.data_size)
+    }
+
+    /// Writes the dup set `vals` of `key` back to the leaf: as the sub-page
+    /// `sub` if the node stays small enough, else as a new sub-database.
+    fn store_dups(
+        &mut self,
+        t: &mut TreeRef<'_>,
+        path: &mut Path,
+        key: &[u8],
+        sub: Vec<u8>,
+        d: DupInfo,
+        vals: &[Vec<u8>],
+    ) -> Result<()> {
+        let top = path.top();
+        let (leaf, idx) = (path.pg[top], path.ki[top]);
+        let node = if NODE_HEADER_SIZE + key.len() + sub.len() > node_max(self.page_size) {
+            let rec = self.new_subdb(vals, d)?;
+            pb::leaf_node(
+                key,
+                &rec.to_bytes(),
+                DB_RECORD_SIZE,
+                NodeFlags(NodeFlags::DUPDATA.0 | NodeFlags::SUBDATA.0),
+            )
+        } else {
+            pb::leaf_node(key, &sub, sub.len(), NodeFlags::DUPDATA)
+        };
+        pb::del_node(self.s.page_mut(leaf)?, idx);
+        self.insert(t, path, NewNode::Raw(node), false)
+    }
+
+    /// A one-page sub-database holding `vals`.
+    fn new_subdb(&mut self, vals: &[Vec<u8>], d: DupInfo) -> Result<DbRecord> {
+        let root = self.s.alloc(1)?;
+        let ksize = if d.fixed { vals[0].len() } else { 0 };
+        let flags = if d.fixed {
+            PageFlags::LEAF.0 | PageFlags::LEAF2.0
+        } else {
+            PageFlags::LEAF.0
+        };
+        let nodes: Vec<Vec<u8>> = if d.fixed {
+            vals.to_vec()
+        } else {
+            vals.iter()
+                .map(|v| pb::leaf_node(v, &[], 0, NodeFlags(0)))
+                .collect()
+        };
+        let p = self.s.page_mut(root)?;
+        if !fill_page(p, root, flags, ksize, &nodes, d.fixed) {
+            return Err(Error::corrupted(root, "dup set larger than a page"));
+        }
+        let mut f = DbFlags(0);
+        if d.fixed {
+            f = DbFlags::DUPFIXED;
+            if d.integer {
+                f = f | DbFlags::INTEGERKEY;
+            }
+        }
+        Ok(DbRecord {
+            pad: ksize as u32,
+            flags: f,
+            depth: 1,
+            branch_pages: 0,
+            leaf_pages: 1,
+            overflow_pages: 0,
+            entries: vals.len() as u64,
+            root,
+        })
+    }
+
+    /// Inserts a value into a dup sub-database.
+    fn subdb_put(
+        &mut self,
+        sub: &mut DbRecord,
+        data: &[u8],
+        flags: PutFlags,
+        d: DupInfo,
+    ) -> Result<bool> {
+        let ksize = sub.pad as usize;
+        if d.fixed && data.len() != ksize {
+            return Err(Error::BadValSize);
+        }
+        let mut t = TreeRef {
+            rec: sub,
+            cmp: d.cmp,
+            ksize,
+        };
+        let (mut path, exact) = search(&*self.s, &t, data)?;
+        if exact {
+            if flags.contains(PutFlags::NODUPDATA) || flags.contains(PutFlags::APPENDDUP) {
+                return Err(Error::KeyExist);
+            }
+            return Ok(false);
+        }
+        if flags.contains(PutFlags::APPENDDUP) {
+            let top = path.top();
+            let page = validated(&*self.s, path.pg[top])?;
+            if path.ki[top] < page.len() || !self.is_last_leaf(&t, &path)? {
+                return Err(Error::KeyExist);
+            }
+        }
+        touch_path(self.s, &mut t, &mut path)?;
+        let node = if d.fixed {
+            NewNode::Leaf2(data.to_vec())
+        } else {
+            NewNode::Raw(pb::leaf_node(data, &[], 0, NodeFlags(0)))
+        };
+        self.insert(&mut t, &mut path, node, flags.contains(PutFlags::APPENDDUP))?;
+        t.rec.entries += 1;
+        Ok(true)
+    }
+
+    /// Deletes `key` (all its values), or with `data` one value of a
+    /// DUPSORT key (`mdb_del`). Returns how many values were removed.
+    pub fn del(&mut self, rec: &mut DbRecord, key: &[u8], data: Option<&[u8]>) -> Result<u64> {
+        if key.is_empty() || key.len() > MAX_KEY_SIZE {
+            return Err(Error::BadValSize);
+        }
+        if rec.root == P_INVALID || rec.depth == 0 {
+            return Err(Error::NotFound);
+        }
+        let dup = DupInfo::of(rec.flags);
+        let cmp = Cmp::for_keys(rec.flags);
+        let mut t = TreeRef { rec, cmp, ksize: 0 };
+        let (mut path, exact) = search(&*self.s, &t, key)?;
+        if !exact {
+            return Err(Error::NotFound);
+        }
+        let top = path.top();
+        let (nflags, value, dsize, ov) = {
+            let page = validated(&*self.s, path.pg[top])?;
+            let node = page.node(path.ki[top])?;
+            (
+                node.flags,
+                node.value.to_vec(),
+                node.data_size,
+                node.overflow_pgno(),
+            )
+        };
+        if nflags.contains(NodeFlags::SUBDATA) && !nflags.contains(NodeFlags::DUPDATA) {
+            return Err(Error::Incompatible);
+        }
+        let d = dup.filter(|_| nflags.contains(NodeFlags::DUPDATA));
+        if let (Some(d), Some(data)) = (d, data) {
+            return self.del_dup(&mut t, &mut path, key, data, d, nflags, value);
+        }
+        if let (Some(data), None) = (data, d) {
+            if dup.is_some() {
+                // A DUPSORT key with one value: it must match.
+                let cur = match ov {
+                    Some(o) => self.s.overflow_value(o, dsize)?,
+                    None => &value[..],
+                };
+                let dc = dup.map(|d| d.cmp).unwrap_or(Cmp::Bytes);
+                if dc.compare(data, cur) != Ordering::Equal {
+                    return Err(Error::NotFound);
+                }
+            }
+        }
+        touch_path(self.s, &mut t, &mut path)?;
+        let removed = if nflags.contains(NodeFlags::DUPDATA) {
+            if nflags.contains(NodeFlags::SUBDATA) {
+                let sub = DbRecord::parse(&value).ok_or(Error::corrupted(
+                    path.pg[top],
+                    "short dup sub-database record",
+                ))?;
+                self.free_tree(&sub)?;
+                sub.entries
+            } else {
+                pb::nkeys(&value) as u64
+            }
+        } else {
+            if let Some(o) = ov {
+                self.free_overflow(&mut t, o)?;
+            }
+            1
+        };
+        self.remove(&mut t, &mut path)?;
+        t.rec.entries = t.rec.entries.saturating_sub(removed);
+        Ok(removed)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn del_dup(
+        &mut self,
+        t: &mut TreeRef<'_>,
+        path: &mut Path,
+        key: &[u8],
+        data: &[u8],
+        d: DupInfo,
+        nflags: NodeFlags,
+        value: Vec<u8>,
+    ) -> Result<u64> {
+        let top = path.top();
+        let leaf = path.pg[top];
+        if nflags.contains(NodeFlags::SUBDATA) {
+            let mut sub = DbRecord::parse(&value)
+                .ok_or(Error::corrupted(leaf, "short dup sub-database record"))?;
+            let ksize = sub.pad as usize;
+            {
+                let mut st = TreeRef {
+                    rec: &mut sub,
+                    cmp: d.cmp,
+                    ksize,
+                };
+                let (mut sp, exact) = search(&*self.s, &st, data)?;
+                if !exact {
+                    return Err(Error::NotFound);
+                }
+                touch_path(self.s, &mut st, &mut sp)?;
+                self.remove(&mut st, &mut sp)?;
+                st.rec.entries = st.rec.entries.saturating_sub(1);
+            }
+            touch_path(self.s, t, path)?;
+            if sub.entries == 0 {
+                self.remove(t, path)?;
+            } else {
+                pb::overwrite_data(
+                    self.s.page_mut(path.pg[top])?,
+                    path.ki[top],
+                    &sub.to_bytes(),
+                );
+            }
+            t.rec.entries = t.rec.entries.saturating_sub(1);
+            return Ok(1);
+        }
+        let page = Page::new(&value, leaf)?;
+        let ksize = if d.fixed { page.pad() as usize } else { 0 };
+        let mut vals = Vec::with_capacity(page.len());
+        for i in 0..page.len() {
+            vals.push(super::tree::key_of(&page, i, ksize)?.to_vec());
+        }
+        let at = vals
+            .binary_search_by(|v| d.cmp.compare(v, data))
+            .map_err(|_| Error::NotFound)?;
+        vals.remove(at);
+        touch_path(self.s, t, path)?;
+        if vals.is_empty() {
+            self.remove(t, path)?;
+        } else {
+            // Shrink the sub-page to its contents (`mdb_node_shrink`).
+            // LMDB leaves a DUPFIXED sub-page alone rather than give it an
+            // odd size.
+            let exact = PAGE_HEADER_SIZE + vals.len() * ksize;
+            let sub = if d.fixed && exact % 2 == 1 {
+                build_subpage_sized(&vals, true, leaf, value.len())
+            } else {
+                build_subpage(&vals, d.fixed, leaf, false)
+            };
+            pb::del_node(self.s.page_mut(path.pg[top])?, path.ki[top]);
+            let node = pb::leaf_node(key, &sub, sub.len(), NodeFlags::DUPDATA);
+            // The node shrank: it fits where the old one was.
+            if !pb::add_node(self.s.page_mut(path.pg[top])?, path.ki[top], &node) {
+                return Err(Error::corrupted(leaf, "shrunk dup node does not fit"));
+            }
+            self.rebalance(t, path, top)?;
+        }
+        t.rec.entries = t.rec.entries.saturating_sub(1);
+        Ok(1)
+    }
+}
+
+impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
+    /// Stores a node with node flags `nflags` (a named database's record,
+    /// `F_SUBDATA`) under `key`, replacing one with the same flags.
+    pub fn put_node_flags(
+        &mut self,
+        rec: &mut DbRecord,
+        key: &[u8],
+        data: &[u8],
+        nflags: NodeFlags,
+    ) -> Result<()> {
+        if key.is_empty() || key.len() > MAX_KEY_SIZE {
+            return Err(Error::BadValSize);
+        }
+        let cmp = Cmp::for_keys(rec.flags);
+        let mut t = TreeRef { rec, cmp, ksize: 0 };
+        if t.rec.root == P_INVALID || t.rec.depth == 0 {
+            let root = self.s.alloc(1)?;
+            pb::init(self.s.page_mut(root)?, root, PageFlags::LEAF.0);
+            *t.rec = DbRecord {
+                root,
+                depth: 1,
+                leaf_pages: 1,
+                branch_pages: 0,
+                overflow_pages: 0,
+                entries: 0,
+                ..*t.rec
+            };
+        }
+        let (mut path, exact) = search(&*self.s, &t, key)?;
+        touch_path(self.s, &mut t, &mut path)?;
+        let top = path.top();
+        if exact {
+            let page = validated(&*self.s, path.pg[top])?;
+            let node = page.node(path.ki[top])?;
+            if node.flags != nflags {
+                return Err(Error::Incompatible);
+            }
+            if node.value.len() == data.len() {
+                pb::overwrite_data(self.s.page_mut(path.pg[top])?, path.ki[top], data);
+                return Ok(());
+            }
+            pb::del_node(self.s.page_mut(path.pg[top])?, path.ki[top]);
+            t.rec.entries = t.rec.entries.saturating_sub(1);
+        }
+        self.insert(
+            &mut t,
+            &mut path,
+            NewNode::Raw(pb::leaf_node(key, data, data.len(), nflags)),
+            false,
+        )?;
+        t.rec.entries += 1;
+        Ok(())
+    }
+
+    /// Deletes the node under `key` if it has node flags `nflags`.
+    pub fn del_node_flags(
+        &mut self,
+        rec: &mut DbRecord,
+        key: &[u8],
+        nflags: NodeFlags,
+    ) -> Result<()> {
+        if rec.root == P_INVALID || rec.depth == 0 {
+            return Err(Error::NotFound);
+        }
+        let cmp = Cmp::for_keys(rec.flags);
+        let mut t = TreeRef { rec, cmp, ksize: 0 };
+        let (mut path, exact) = search(&*self.s, &t, key)?;
+        if !exact {
+            return Err(Error::NotFound);
+        }
+        let top = path.top();
+        let flags = validated(&*self.s, path.pg[top])?.node(path.ki[top])?.flags;
+        if flags != nflags {
+            return Err(Error::Incompatible);
+        }
+        touch_path(self.s, &mut t, &mut path)?;
+        self.remove(&mut t, &mut path)?;
+        t.rec.entries = t.rec.entries.saturating_sub(1);
+        Ok(())
+    }
+}
+
+/// A sub-page holding exactly `vals` (DUPFIXED: with room for `spare`
+/// more values when `spare` is set, as LMDB leaves for two more).
+fn build_subpage(vals: &[Vec<u8>], fixed: bool, pgno: u64, spare: bool) -> Vec<u8> {
+    let size = if fixed {
+        let k = vals[0].len();
+        PAGE_HEADER_SIZE + (vals.len() + if spare { 2 } else { 0 }) * k
+    } else {
+        PAGE_HEADER_SIZE
+            + vals
+                .iter()
+                .map(|v| pb::node_space(NODE_HEADER_SIZE + v.len()))
+                .sum::<usize>()
+    };
+    build_subpage_sized(vals, fixed, pgno, size)
+}
+
+fn build_subpage_sized(vals: &[Vec<u8>], fixed: bool, pgno: u64, size: usize) -> Vec<u8> {
+    let mut p = alloc::vec![0u8; size];
+    let flags = PageFlags::LEAF.0
+        | PageFlags::SUBP.0
+        | PageFlags::DIRTY.0
+        | if fixed { PageFlags::LEAF2.0 } else { 0 };
+    pb::init(&mut p, pgno, flags);
+    if fixed {
+        pb::set_pad(&mut p, vals[0].len());
+    }
+    for (i, v) in vals.iter().enumerate() {
+        if fixed {
+            pb::add_leaf2(&mut p, i, v);
+        } else {
+            pb::add_node(&mut p, i, &pb::leaf_node(v, &[], 0, NodeFlags(0)));
+        }
+    }
+    p
+}

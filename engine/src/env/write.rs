@@ -1,0 +1,666 @@
+//! Write transactions: dirty pages, free-page reuse, and LMDB's commit
+//! protocol (data pages, sync, then the meta page at `txnid & 1`).
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::MutexGuard;
+
+use super::{Database, Env};
+use crate::btree::write::{PageStore, PutFlags, Writer};
+use crate::btree::{Cursor, CursorOp, PageSource};
+use crate::error::{Error, Result};
+use crate::format::{DbFlags, DbRecord, Meta, NodeFlags, FREE_DBI, MAIN_DBI};
+
+/// The page state of a write transaction: its dirty pages over the map,
+/// and the free-page bookkeeping.
+#[derive(Clone)]
+pub struct WriteState<'env> {
+    map: &'env [u8],
+    page_size: usize,
+    /// Pages written by this transaction, by first page number; overflow
+    /// runs are one entry.
+    dirty: HashMap<u64, Box<[u8]>>,
+    /// First page number never used.
+    next_pgno: u64,
+    /// Largest page number the map can hold, plus one.
+    max_pgno: u64,
+    /// Pages this transaction freed that older snapshots may still read.
+    free_pgs: Vec<u64>,
+    /// Reclaimed pages, free for reuse now (`me_pghead`).
+    pghead: BTreeSet<u64>,
+    /// Pages allocated and freed again by this transaction.
+    loose: Vec<u64>,
+    /// Keys of the free-DB records reclaimed into `pghead`.
+    reclaimed: Vec<u64>,
+    /// Free-DB records with smaller keys than this may be reclaimed.
+    oldest: u64,
+    /// While the free list itself is saved, take new pages only from the
+    /// end of the file, so the set being saved cannot change under it.
+    saving: bool,
+    free_db: DbRecord,
+}
+
+impl PageSource for WriteState<'_> {
+    #[inline]
+    fn page_size(&self) -> usize {
+        self.page_size
+    }
+
+    fn pages(&self, pgno: u64, count: u64) -> Result<&[u8]> {
+        let ps = self.page_size as u64;
+        if let Some(p) = self.dirty.get(&pgno) {
+            let need = count.saturating_mul(ps);
+            return p
+                .get(..need as usize)
+                .ok_or(Error::corrupted(pgno, "dirty run shorter than asked"));
+        }
+        let range = pgno
+            .checked_mul(ps)
+            .and_then(|s| Some((s, s.checked_add(count.checked_mul(ps)?)?)));
+        match range {
+            Some((s, e)) if e <= self.map.len() as u64 => Ok(&self.map[s as usize..e as usize]),
+            _ => Err(Error::corrupted(pgno, "page beyond the snapshot")),
+        }
+    }
+}
+
+impl WriteState<'_> {
+    fn take_from_head(&mut self, count: u64) -> Option<u64> {
+        if count == 1 {
+            let p = *self.pghead.iter().next()?;
+            self.pghead.remove(&p);
+            return Some(p);
+        }
+        // A run of `count` consecutive reclaimed pages.
+        let mut run_start = None;
+        let mut prev = None;
+        for &p in self.pghead.iter() {
+            match prev {
+                Some(q) if p == q + 1 => {}
+                _ => run_start = Some(p),
+            }
+            prev = Some(p);
+            if let Some(s) = run_start {
+                if p - s + 1 == count {
+                    for q in s..=p {
+                        self.pghead.remove(&q);
+                    }
+                    return Some(s);
+                }
+            }
+        }
+        None
+    }
+
+    /// Moves the next reclaimable free-DB record into `pghead`. Returns
+    /// false when there is none.
+    fn reclaim(&mut self) -> Result<bool> {
+        let after = self.reclaimed.last().copied();
+        let rec = self.free_db;
+        let (key, pages) = {
+            let mut c = Cursor::new(&*self, &rec);
+            let got = match after {
+                None => c.get(CursorOp::First, None, None)?,
+                Some(k) => {
+                    let kb = k.to_le_bytes();
+                    match c.get(CursorOp::SetRange, Some(&kb), None)? {
+                        Some((key, _)) if key == kb => c.get(CursorOp::Next, None, None)?,
+                        other => other,
+                    }
+                }
+            };
+            let Some((key, val)) = got else {
+                return Ok(false);
+            };
+            let key =
+                free_key(key).ok_or(Error::corrupted(rec.root, "free-DB key is not a txnid"))?;
+            if key >= self.oldest {
+                return Ok(false);
+            }
+            (
+                key,
+                parse_idl(val).ok_or(Error::corrupted(rec.root, "malformed free-page list"))?,
+            )
+        };
+        self.reclaimed.push(key);
+        self.pghead.extend(pages);
+        Ok(true)
+    }
+}
+
+fn free_key(k: &[u8]) -> Option<u64> {
+    Some(u64::from_le_bytes(k.try_into().ok()?))
+}
+
+/// Parses a free-page list: a count, then that many page numbers.
+pub(crate) fn parse_idl(v: &[u8]) -> Option<Vec<u64>> {
+    let n = u64::from_le_bytes(v.get(..8)?.try_into().ok()?) as usize;
+    let body = v.get(8..8 + n.checked_mul(8)?)?;
+    Some(
+        body.chunks_exact(8)
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
+            .collect(),
+    )
+}
+
+fn idl_bytes(pages: &[u64]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(8 * (pages.len() + 1));
+    v.extend_from_slice(&(pages.len() as u64).to_le_bytes());
+    for p in pages {
+        v.extend_from_slice(&p.to_le_bytes());
+    }
+    v
+}
+
+impl PageStore for WriteState<'_> {
+    fn touch(&mut self, pgno: u64) -> Result<u64> {
+        if self.dirty.contains_key(&pgno) {
+            return Ok(pgno);
+        }
+        let copy: Box<[u8]> = self.pages(pgno, 1)?.into();
+        let new = self.alloc(1)?;
+        let mut copy = copy;
+        copy[0..8].copy_from_slice(&new.to_le_bytes());
+        self.dirty.insert(new, copy);
+        self.free(pgno, 1);
+        Ok(new)
+    }
+
+    fn page_mut(&mut self, pgno: u64) -> Result<&mut [u8]> {
+        self.dirty
+            .get_mut(&pgno)
+            .map(|b| &mut b[..])
+            .ok_or(Error::corrupted(pgno, "page is not dirty"))
+    }
+
+    fn alloc(&mut self, count: u64) -> Result<u64> {
+        let pgno = 'found: {
+            if !self.saving {
+                if count == 1 {
+                    if let Some(p) = self.loose.pop() {
+                        break 'found p;
+                    }
+                }
+                loop {
+                    if let Some(p) = self.take_from_head(count) {
+                        break 'found p;
+                    }
+                    if !self.reclaim()? {
+                        break;
+                    }
+                }
+            }
+            let p = self.next_pgno;
+            if p + count > self.max_pgno {
+                return Err(Error::MapFull);
+            }
+            self.next_pgno += count;
+            p
+        };
+        let bytes = vec![0u8; (count as usize) * self.page_size].into_boxed_slice();
+        self.dirty.insert(pgno, bytes);
+        Ok(pgno)
+    }
+
+    fn is_dirty(&self, pgno: u64) -> bool {
+        self.dirty.contains_key(&pgno)
+    }
+
+    fn free(&mut self, pgno: u64, count: u64) {
+        if self.dirty.remove(&pgno).is_some() {
+            // Written by this transaction only: no snapshot can see it.
+            if count == 1 {
+                self.loose.push(pgno);
+            } else {
+                self.pghead.extend(pgno..pgno + count);
+            }
+            return;
+        }
+        self.free_pgs.extend(pgno..pgno + count);
+    }
+}
+
+/// A database as a write transaction sees it.
+#[derive(Clone)]
+struct DbState {
+    rec: DbRecord,
+    /// Changed in this transaction: its record must be written back.
+    dirty: bool,
+    /// Dropped in this transaction: its record must be deleted.
+    dropped: bool,
+}
+
+/// A read-write transaction. Only one exists at a time per environment.
+///
+/// Values read through it borrow the transaction, so the borrow checker
+/// rules out reading a value that a later write in the same transaction
+/// may have moved.
+pub struct RwTxn<'env> {
+    env: &'env Env,
+    _lock: MutexGuard<'env, ()>,
+    txnid: u64,
+    base: Meta,
+    state: WriteState<'env>,
+    dbs: Vec<Option<DbState>>,
+    /// Saved states of the enclosing transactions of nested ones.
+    parents: Vec<(WriteState<'env>, Vec<Option<DbState>>)>,
+}
+
+impl<'env> RwTxn<'env> {
+    pub(super) fn begin(
+        env: &'env Env,
+        lock: MutexGuard<'env, ()>,
+        meta: Meta,
+        map: &'env [u8],
+        oldest: u64,
+    ) -> Self {
+        let ps = env.page_size() as u64;
+        let state = WriteState {
+            map,
+            page_size: env.page_size(),
+            dirty: HashMap::new(),
+            next_pgno: meta.last_pgno + 1,
+            max_pgno: env.map_size() / ps,
+            free_pgs: Vec::new(),
+            pghead: BTreeSet::new(),
+            loose: Vec::new(),
+            reclaimed: Vec::new(),
+            oldest,
+            saving: false,
+            free_db: meta.dbs[FREE_DBI],
+        };
+        RwTxn {
+            env,
+            _lock: lock,
+            txnid: meta.txnid + 1,
+            base: meta,
+            state,
+            dbs: vec![
+                Some(DbState {
+                    rec: meta.dbs[FREE_DBI],
+                    dirty: false,
+                    dropped: false,
+                }),
+                Some(DbState {
+                    rec: meta.dbs[MAIN_DBI],
+                    dirty: false,
+                    dropped: false,
+                }),
+            ],
+            parents: Vec::new(),
+        }
+    }
+
+    /// This transaction's id.
+    pub fn id(&self) -> u64 {
+        self.txnid
+    }
+
+    /// The environment.
+    pub fn env(&self) -> &'env Env {
+        self.env
+    }
+
+    fn db_state(&mut self, db: Database) -> Result<&mut DbState> {
+        let i = db.dbi() as usize;
+        if i >= self.dbs.len() || self.dbs[i].is_none() {
+            let name = self.env.dbi_name(db)?;
+            let rec = self.named_record(&name)?.ok_or(Error::BadDbi)?;
+            if self.dbs.len() <= i {
+                self.dbs.resize(i + 1, None);
+            }
+            self.dbs[i] = Some(DbState {
+                rec,
+                dirty: false,
+                dropped: false,
+            });
+        }
+        match &mut self.dbs[i] {
+            Some(s) if !s.dropped => Ok(s),
+            _ => Err(Error::BadDbi),
+        }
+    }
+
+    fn named_record(&self, name: &[u8]) -> Result<Option<DbRecord>> {
+        let main = self.main_rec();
+        let mut c = Cursor::new(&self.state, &main);
+        match c.get(CursorOp::Set, Some(name), None)? {
+            None => Ok(None),
+            Some((_, v)) => {
+                let node = c.current_node()?;
+                if node.flags.0 & (NodeFlags::SUBDATA.0 | NodeFlags::DUPDATA.0)
+                    != NodeFlags::SUBDATA.0
+                {
+                    return Err(Error::Incompatible);
+                }
+                Ok(Some(DbRecord::parse(v).ok_or(Error::corrupted(
+                    main.root,
+                    "short named database record",
+                ))?))
+            }
+        }
+    }
+
+    fn main_rec(&self) -> DbRecord {
+        self.dbs[MAIN_DBI]
+            .as_ref()
+            .map(|s| s.rec)
+            .unwrap_or(self.base.dbs[MAIN_DBI])
+    }
+
+    /// Opens a database: the main one for `None`, else a named one.
+    /// [`Error::NotFound`] if it does not exist.
+    pub fn open_db(&mut self, name: Option<&str>) -> Result<Database> {
+        self.open_or_create(name, None)
+    }
+
+    /// Opens a named database, creating it with `flags` if it is missing
+    /// (`mdb_dbi_open` with `MDB_CREATE`). For the main database, `flags`
+    /// are added to its stored flags when it is empty.
+    pub fn create_db(&mut self, name: Option<&str>, flags: DbFlags) -> Result<Database> {
+        self.open_or_create(name, Some(flags))
+    }
+
+    fn open_or_create(&mut self, name: Option<&str>, create: Option<DbFlags>) -> Result<Database> {
+        let Some(name) = name else {
+            if let Some(f) = create {
+                let st = self.db_state(Database::MAIN)?;
+                let want = DbFlags(st.rec.flags.0 | (f.0 & DbFlags::PERSISTENT.0));
+                if want != st.rec.flags {
+                    st.rec.flags = want;
+                    st.dirty = true;
+                }
+            }
+            return Ok(Database::MAIN);
+        };
+        let rec = match self.named_record(name.as_bytes())? {
+            Some(rec) => rec,
+            None => {
+                let Some(f) = create else {
+                    return Err(Error::NotFound);
+                };
+                if self.env.read_only() {
+                    return Err(Error::ReadOnly);
+                }
+                let main = self.main_rec().flags;
+                if main.contains(DbFlags::DUPSORT) || main.contains(DbFlags::INTEGERKEY) {
+                    return Err(Error::Incompatible);
+                }
+                let db = self.env.dbi_for(Some(name.as_bytes()))?;
+                let rec = DbRecord::empty(DbFlags(f.0 & DbFlags::PERSISTENT.0));
+                self.set_db(
+                    db,
+                    DbState {
+                        rec,
+                        dirty: true,
+                        dropped: false,
+                    },
+                );
+                return Ok(db);
+            }
+        };
+        let db = self.env.dbi_for(Some(name.as_bytes()))?;
+        let i = db.dbi() as usize;
+        let known = self
+            .dbs
+            .get(i)
+            .and_then(|s| s.as_ref())
+            .is_some_and(|s| !s.dropped);
+        if !known {
+            self.set_db(
+                db,
+                DbState {
+                    rec,
+                    dirty: false,
+                    dropped: false,
+                },
+            );
+        }
+        Ok(db)
+    }
+
+    fn set_db(&mut self, db: Database, st: DbState) {
+        let i = db.dbi() as usize;
+        if self.dbs.len() <= i {
+            self.dbs.resize(i + 1, None);
+        }
+        self.dbs[i] = Some(st);
+    }
+
+    fn check_writable(&self, db: Database) -> Result<()> {
+        if self.env.read_only() {
+            return Err(Error::ReadOnly);
+        }
+        if db.dbi() == FREE_DBI as u32 {
+            return Err(Error::InvalidArgument);
+        }
+        Ok(())
+    }
+
+    /// Stores `data` under `key` (`mdb_put`).
+    pub fn put(&mut self, db: Database, key: &[u8], data: &[u8], flags: PutFlags) -> Result<()> {
+        self.check_writable(db)?;
+        let mut rec = self.db_state(db)?.rec;
+        let r = Writer::new(&mut self.state).put(&mut rec, key, data, flags);
+        // Even a failed put may have touched pages; the record tracks them.
+        let st = self.db_state(db)?;
+        st.rec = rec;
+        st.dirty = true;
+        r.map(|_| ())
+    }
+
+    /// Deletes `key`, or with `data` one value of a DUPSORT key (`mdb_del`).
+    pub fn del(&mut self, db: Database, key: &[u8], data: Option<&[u8]>) -> Result<()> {
+        self.check_writable(db)?;
+        let mut rec = self.db_state(db)?.rec;
+        let r = Writer::new(&mut self.state).del(&mut rec, key, data);
+        let st = self.db_state(db)?;
+        st.rec = rec;
+        st.dirty = true;
+        r.map(|_| ())
+    }
+
+    /// Empties `db`, freeing its pages (`mdb_drop(txn, dbi, 0)`).
+    pub fn clear_db(&mut self, db: Database) -> Result<()> {
+        self.check_writable(db)?;
+        let rec = self.db_state(db)?.rec;
+        Writer::new(&mut self.state).free_tree(&rec)?;
+        let st = self.db_state(db)?;
+        st.rec = DbRecord::empty(rec.flags);
+        st.rec.pad = rec.pad;
+        st.dirty = true;
+        Ok(())
+    }
+
+    /// Deletes a named database and frees its pages (`mdb_drop(txn, dbi, 1)`).
+    pub fn drop_db(&mut self, db: Database) -> Result<()> {
+        if db.dbi() <= MAIN_DBI as u32 {
+            return self.clear_db(db);
+        }
+        self.clear_db(db)?;
+        let st = self.db_state(db)?;
+        st.dropped = true;
+        Ok(())
+    }
+
+    /// Starts a nested transaction: changes made until the returned guard
+    /// commits are undone if it aborts or is dropped.
+    pub fn nested(&mut self) -> Result<Nested<'_, 'env>> {
+        self.parents.push((self.state.clone(), self.dbs.clone()));
+        Ok(Nested {
+            txn: self,
+            done: false,
+        })
+    }
+
+    /// Discards every change.
+    pub fn abort(self) {}
+
+    /// Commits: writes the named databases' records, saves the free list,
+    /// writes the dirty pages, syncs, then writes and syncs the meta page.
+    pub fn commit(mut self) -> Result<()> {
+        let changed = !self.state.dirty.is_empty()
+            || !self.state.free_pgs.is_empty()
+            || self.dbs.iter().flatten().any(|s| s.dirty);
+        if !changed {
+            return Ok(());
+        }
+        self.save_db_records()?;
+        self.save_free_list()?;
+        let meta = Meta {
+            address: 0,
+            map_size: self.env.map_size(),
+            dbs: [self.state.free_db, self.main_rec()],
+            last_pgno: self.state.next_pgno - 1,
+            txnid: self.txnid,
+        };
+        self.env.write_commit(&self.state.dirty, &meta)
+    }
+
+    fn save_db_records(&mut self) -> Result<()> {
+        let mut main = self.main_rec();
+        let names = self.env.dbi_names();
+        for (i, st) in self.dbs.iter().enumerate().skip(2) {
+            let Some(st) = st else { continue };
+            if !st.dirty {
+                continue;
+            }
+            let Some(Some(name)) = names.get(i) else {
+                continue;
+            };
+            let mut w = Writer::new(&mut self.state);
+            if st.dropped {
+                match w.del_subdb_record(&mut main, name) {
+                    Ok(()) | Err(Error::NotFound) => {}
+                    Err(e) => return Err(e),
+                }
+            } else {
+                w.put_subdb_record(&mut main, name, &st.rec)?;
+            }
+        }
+        if let Some(st) = self.dbs[MAIN_DBI].as_mut() {
+            st.rec = main;
+        }
+        Ok(())
+    }
+
+    /// Records the pages this transaction freed (and reclaimed pages it did
+    /// not use) in the free DB under its txnid, deleting the records it
+    /// reclaimed (`mdb_freelist_save`). Updating the free DB frees and
+    /// allocates pages itself, so this repeats until nothing changes.
+    fn save_free_list(&mut self) -> Result<()> {
+        let mut free = self.state.free_db;
+        self.state.saving = true;
+        let reclaimed = std::mem::take(&mut self.state.reclaimed);
+        for key in &reclaimed {
+            Writer::new(&mut self.state).del(&mut free, &key.to_le_bytes(), None)?;
+        }
+        let key = self.txnid.to_le_bytes();
+        let mut written: Option<Vec<u64>> = None;
+        loop {
+            let mut pages: Vec<u64> = self.state.free_pgs.to_vec();
+            pages.extend(self.state.pghead.iter().copied());
+            pages.extend(self.state.loose.iter().copied());
+            pages.sort_unstable_by(|a, b| b.cmp(a));
+            pages.dedup();
+            if written.as_ref() == Some(&pages) || (written.is_none() && pages.is_empty()) {
+                break;
+            }
+            if pages.is_empty() {
+                Writer::new(&mut self.state).del(&mut free, &key, None)?;
+            } else {
+                Writer::new(&mut self.state).put(
+                    &mut free,
+                    &key,
+                    &idl_bytes(&pages),
+                    PutFlags::empty(),
+                )?;
+            }
+            written = Some(pages);
+        }
+        self.state.saving = false;
+        self.state.free_db = free;
+        if let Some(st) = self.dbs[FREE_DBI].as_mut() {
+            st.rec = free;
+        }
+        Ok(())
+    }
+}
+
+/// A nested write transaction (`mdb_txn_begin` with a parent).
+pub struct Nested<'p, 'env> {
+    txn: &'p mut RwTxn<'env>,
+    done: bool,
+}
+
+impl<'env> Nested<'_, 'env> {
+    /// Keeps the nested transaction's changes in the parent.
+    pub fn commit(mut self) -> Result<()> {
+        self.txn.parents.pop();
+        self.done = true;
+        Ok(())
+    }
+
+    /// Undoes the nested transaction's changes.
+    pub fn abort(self) {}
+}
+
+impl<'env> core::ops::Deref for Nested<'_, 'env> {
+    type Target = RwTxn<'env>;
+    fn deref(&self) -> &RwTxn<'env> {
+        self.txn
+    }
+}
+
+impl<'env> core::ops::DerefMut for Nested<'_, 'env> {
+    fn deref_mut(&mut self) -> &mut RwTxn<'env> {
+        self.txn
+    }
+}
+
+impl Drop for Nested<'_, '_> {
+    fn drop(&mut self) {
+        if !self.done {
+            if let Some((state, dbs)) = self.txn.parents.pop() {
+                self.txn.state = state;
+                self.txn.dbs = dbs;
+            }
+        }
+    }
+}
+
+impl<'env> super::ReadTxn for RwTxn<'env> {
+    type Source = WriteState<'env>;
+
+    fn source(&self) -> &WriteState<'env> {
+        &self.state
+    }
+
+    fn db_record(&self, db: Database) -> Result<DbRecord> {
+        match self.dbs.get(db.dbi() as usize) {
+            Some(Some(s)) if !s.dropped => Ok(s.rec),
+            Some(Some(_)) => Err(Error::BadDbi),
+            _ => {
+                let name = self.env.dbi_name(db)?;
+                self.named_record(&name)?.ok_or(Error::BadDbi)
+            }
+        }
+    }
+}
+
+impl<S: PageStore + ?Sized> Writer<'_, S> {
+    /// Writes the record of the named database `name` into the main
+    /// database (`F_SUBDATA` node).
+    pub fn put_subdb_record(
+        &mut self,
+        main: &mut DbRecord,
+        name: &[u8],
+        rec: &DbRecord,
+    ) -> Result<()> {
+        self.put_node_flags(main, name, &rec.to_bytes(), NodeFlags::SUBDATA)
+    }
+
+    /// Deletes the record of the named database `name`.
+    pub fn del_subdb_record(&mut self, main: &mut DbRecord, name: &[u8]) -> Result<()> {
+        self.del_node_flags(main, name, NodeFlags::SUBDATA)
+    }
+}
