@@ -5,7 +5,7 @@
 //! the primary's bytes (the range of the data shard that holds the page) or
 //! `k` verified ranges of other shards for the caller to decode.
 
-use std::fmt;
+use std::fmt::{self, Write as _};
 use std::future::Future;
 use std::ops::Range;
 use std::pin::Pin;
@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use tracing::Instrument;
 
 use crate::error::{Error, Result};
-use crate::placement::{backend_for_shard, shard_key};
+use crate::placement::{backend_for_shard, segment_prefix, shard_key};
 use crate::store::{Health, ShardStore};
 
 /// How the fan-out behaves. See the field docs for defaults.
@@ -357,9 +357,13 @@ impl Suspicion {
     }
 
     fn is_suspect(&self, backend: usize) -> bool {
+        self.is_suspect_at(backend, self.now_ms())
+    }
+
+    fn is_suspect_at(&self, backend: usize, now_ms: u64) -> bool {
         self.until
             .get(backend)
-            .is_some_and(|slot| slot.load(Ordering::Relaxed) > self.now_ms())
+            .is_some_and(|slot| slot.load(Ordering::Relaxed) > now_ms)
     }
 }
 
@@ -616,10 +620,22 @@ impl FanOut {
             order.push(p);
         }
         order.extend((0..n).filter(|&i| Some(i) != primary));
+        let prefix = segment_prefix(segment_id);
         let plan = ReadPlan {
             candidates: order
                 .into_iter()
-                .map(|i| self.locate(segment_id, i))
+                .map(|shard| {
+                    // One shared prefix instead of a full format per shard:
+                    // a read builds all n locations up front.
+                    let mut key = String::with_capacity(prefix.len() + 4);
+                    key.push_str(&prefix);
+                    let _ = write!(key, "{shard:03}");
+                    ShardLocation {
+                        shard,
+                        backend: backend_for_shard(segment_id, shard, self.backends.len()),
+                        key,
+                    }
+                })
                 .collect(),
             range,
             k,
@@ -677,12 +693,19 @@ impl FanOut {
         // Backends that recently failed or hung go to the back of the
         // queue, so a lake with many dead backends stops paying a hedge
         // round per dead backend on every read.
+        let now = self.suspicion.now_ms();
         let first = usize::from(primary).min(candidates.len());
-        candidates[first..].sort_by_key(|c| self.suspicion.is_suspect(c.backend));
+        if candidates[first..]
+            .iter()
+            .any(|c| self.suspicion.is_suspect_at(c.backend, now))
+        {
+            candidates[first..]
+                .sort_by_cached_key(|c| self.suspicion.is_suspect_at(c.backend, now));
+        }
         let primary_suspect = primary
             && candidates
                 .first()
-                .is_some_and(|c| self.suspicion.is_suspect(c.backend));
+                .is_some_and(|c| self.suspicion.is_suspect_at(c.backend, now));
 
         let mut stats = ReadStats::default();
         let mut inflight: FuturesUnordered<Pending<'_, Bytes>> = FuturesUnordered::new();

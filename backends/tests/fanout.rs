@@ -330,7 +330,7 @@ async fn write_concurrency_is_bounded() {
 async fn write_fails_as_soon_as_the_threshold_is_out_of_reach() {
     let (fan, backends) = lake(
         FaultConfig {
-            latency: Latency::fixed(Duration::from_millis(200)),
+            latency: Latency::fixed(Duration::from_secs(5)),
             ..FaultConfig::default()
         },
         FanOutConfig {
@@ -361,7 +361,7 @@ async fn write_fails_as_soon_as_the_threshold_is_out_of_reach() {
         other => panic!("{other}"),
     }
     // Decided on the eleventh refusal, without waiting for the slow acks.
-    assert!(took < Duration::from_millis(150), "{took:?}");
+    assert!(took < Duration::from_secs(2), "{took:?}");
 }
 
 async fn read_all_pages(
@@ -569,4 +569,111 @@ async fn whole_shard_reads_for_repair_skip_corrupt_shards() {
     }
     eprintln!("repair read: {:?}", out.stats);
     assert!(out.stats.rejected > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn embedded_lake_of_local_directories_survives_losing_80() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = prunedb_backends::LakeConfig::embedded(dir.path(), K, M);
+    config.hedge_delay_ms = 20;
+    let fan = config.open().unwrap();
+    assert!(fan.health_all().await.iter().all(|h| h.is_ok()));
+    let seg = Segment::new(21);
+    let report = fan.write_segment(seg.id, seg.shards.clone()).await.unwrap();
+    assert!(report.acked.len() >= config.effective_write_threshold());
+
+    // Take 80 disks away, every data shard's among them.
+    let gone = offline_including_data(&fan, &seg, 80, 41);
+    for &b in &gone {
+        std::fs::remove_dir_all(dir.path().join(format!("b{b:03}"))).unwrap();
+    }
+    let health = fan.health_all().await;
+    assert_eq!(health.iter().filter(|h| h.is_err()).count(), 80);
+    for (shard, page) in seg.pages(2) {
+        let (bytes, primary) = read_page(&fan, &seg, shard, page.clone()).await.unwrap();
+        assert!(!primary);
+        assert_eq!(bytes, truth(&seg, shard, &page));
+    }
+    // The lost backends are remembered and asked last.
+    assert!(fan.suspects().len() >= 60, "{}", fan.suspects().len());
+}
+
+/// Long run with everything at once: latency tails, random errors, liars,
+/// and 80 backends flapping between up, refusing and silent, while pages
+/// are read. Twenty backends stay honest and reachable, so every read must
+/// succeed with the right bytes.
+/// `PRUNEDB_SOAK_SECS` sets the length (default 60).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "soak: run with --ignored"]
+async fn soak_flapping_lake() {
+    let secs: u64 = std::env::var("PRUNEDB_SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(60);
+    let (fan, backends) = lake(
+        rtt(),
+        FanOutConfig {
+            write_threshold: 30,
+            request_timeout: Some(Duration::from_millis(500)),
+            ..read_config()
+        },
+    );
+    let order = pick(N, 99);
+    let (steady, flappers) = order.split_at(K);
+    for &b in &flappers[..10] {
+        backends[b].set_config(FaultConfig {
+            bitflip_rate: 0.5,
+            error_rate: 0.05,
+            ..rtt()
+        });
+    }
+    let segments: Vec<Segment> = (100..104).map(Segment::new).collect();
+    for seg in &segments {
+        fan.write_segment(seg.id, seg.shards.clone()).await.unwrap();
+    }
+    let stop = Instant::now() + Duration::from_secs(secs);
+    let flapper = {
+        let backends = backends.clone();
+        let flappers = flappers.to_vec();
+        tokio::spawn(async move {
+            let mut x = 12345u64;
+            while Instant::now() < stop {
+                for &b in &flappers {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    backends[b].set_outage(match x % 3 {
+                        0 => Outage::Up,
+                        1 => Outage::Down,
+                        _ => Outage::Blackhole,
+                    });
+                }
+                tokio::time::sleep(Duration::from_millis(200)).await;
+            }
+        })
+    };
+    let mut lat = Vec::new();
+    let mut reads = 0usize;
+    while Instant::now() < stop {
+        for seg in &segments {
+            for (shard, page) in seg.pages(1) {
+                let start = Instant::now();
+                let (bytes, _) = read_page(&fan, seg, shard, page.clone())
+                    .await
+                    .unwrap_or_else(|e| panic!("read {shard}/{page:?} failed: {e}"));
+                lat.push(start.elapsed());
+                assert_eq!(bytes, truth(seg, shard, &page));
+                reads += 1;
+            }
+        }
+    }
+    flapper.await.unwrap();
+    let (p50, p99, max) = percentiles(lat);
+    eprintln!(
+        "soak {secs} s: {reads} page reads, p50 {} p99 {} max {} ({} steady backends)",
+        common::ms(p50),
+        common::ms(p99),
+        common::ms(max),
+        steady.len()
+    );
 }

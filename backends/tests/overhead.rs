@@ -209,10 +209,11 @@ async fn fanout_overhead_over_one_round_trip() {
     row("fan-out write 100 x 64 KiB, threshold 90", &writes90, base);
 
     // Bounded, generous checks: the fan-out costs a round trip, not many.
-    assert!(median(primary_read) < base + Duration::from_millis(15));
-    assert!(median(refused) < base * 3 + Duration::from_millis(15));
-    assert!(median(hung) < Duration::from_millis(30) + base * 3 + Duration::from_millis(15));
-    assert!(median(writes90) < base * 3 + Duration::from_millis(50));
+    let slack = Duration::from_millis(50);
+    assert!(median(primary_read) < base + slack);
+    assert!(median(refused) < base * 3 + slack);
+    assert!(median(hung) < Duration::from_millis(30) + base * 3 + slack);
+    assert!(median(writes90) < base * 3 + slack);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
