@@ -5,17 +5,17 @@
 //! the primary's bytes (the range of the data shard that holds the page) or
 //! `k` verified ranges of other shards for the caller to decode.
 
+use std::collections::HashMap;
 use std::fmt::{self, Write as _};
 use std::future::Future;
 use std::ops::Range;
-use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use futures::stream::{FuturesUnordered, StreamExt};
 use serde::{Deserialize, Serialize};
+use tokio::task::JoinSet;
 use tracing::Instrument;
 
 use crate::error::{Error, Result};
@@ -388,7 +388,59 @@ impl fmt::Debug for FanOut {
     }
 }
 
-type Pending<'a, T> = Pin<Box<dyn Future<Output = (usize, Result<T>)> + Send + 'a>>;
+/// Requests in flight, each a tokio task so that several cores share the
+/// per-request work (signing, hashing, copying). Dropping the set aborts
+/// every task still running: that is how stragglers are cancelled.
+struct Tasks<T> {
+    set: JoinSet<(usize, Result<T>)>,
+    ids: HashMap<tokio::task::Id, usize>,
+}
+
+impl<T: Send + 'static> Tasks<T> {
+    fn new() -> Self {
+        Tasks {
+            set: JoinSet::new(),
+            ids: HashMap::new(),
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.set.len()
+    }
+
+    fn is_empty(&self) -> bool {
+        self.set.is_empty()
+    }
+
+    fn push(&mut self, idx: usize, fut: impl Future<Output = Result<T>> + Send + 'static) {
+        let handle = self.set.spawn(async move { (idx, fut.await) });
+        self.ids.insert(handle.id(), idx);
+    }
+
+    /// The next finished request; a task that panicked counts as a failed
+    /// request of its index.
+    async fn next(&mut self) -> Option<(usize, Result<T>)> {
+        loop {
+            match self.set.join_next_with_id().await? {
+                Ok((id, out)) => {
+                    self.ids.remove(&id);
+                    return Some(out);
+                }
+                Err(e) => {
+                    if let Some(idx) = self.ids.remove(&e.id()) {
+                        return Some((
+                            idx,
+                            Err(Error::Unavailable {
+                                backend: "fan-out task".into(),
+                                reason: e.to_string(),
+                            }),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+}
 
 impl FanOut {
     /// A fan-out over `backends` (indexed as placement indexes them).
@@ -507,7 +559,7 @@ impl FanOut {
             // 0 = not started, 1 = in flight, 2 = done
             let mut state = vec![0u8; total];
             let mut queue = writes.into_iter().enumerate();
-            let mut inflight: FuturesUnordered<Pending<'_, ()>> = FuturesUnordered::new();
+            let mut inflight: Tasks<()> = Tasks::new();
             let mut acked = Vec::with_capacity(threshold);
             let mut failures: Vec<(usize, Error)> = Vec::new();
             loop {
@@ -518,7 +570,7 @@ impl FanOut {
                     let fut = self.with_timeout(&store.clone(), async move {
                         store.put(&w.key, w.data).await
                     });
-                    inflight.push(Box::pin(async move { (i, fut.await) }));
+                    inflight.push(i, fut);
                 }
                 let Some((i, result)) = inflight.next().await else {
                     break;
@@ -708,7 +760,7 @@ impl FanOut {
                 .is_some_and(|c| self.suspicion.is_suspect_at(c.backend, now));
 
         let mut stats = ReadStats::default();
-        let mut inflight: FuturesUnordered<Pending<'_, Bytes>> = FuturesUnordered::new();
+        let mut inflight: Tasks<Bytes> = Tasks::new();
         let mut launched_at: Vec<Option<Instant>> = vec![None; candidates.len()];
         let mut next = 0usize;
         let mut pieces: Vec<ShardPiece> = Vec::with_capacity(k);
@@ -720,7 +772,7 @@ impl FanOut {
         let launch = |count: usize,
                       next: &mut usize,
                       launched_at: &mut Vec<Option<Instant>>,
-                      inflight: &mut FuturesUnordered<Pending<'_, Bytes>>,
+                      inflight: &mut Tasks<Bytes>,
                       stats: &mut ReadStats| {
             let mut launched = 0;
             while launched < count
@@ -739,7 +791,7 @@ impl FanOut {
                         None => store.get(&key).await,
                     }
                 });
-                inflight.push(Box::pin(async move { (idx, fut.await) }));
+                inflight.push(idx, fut);
                 launched_at[idx] = Some(Instant::now());
                 stats.requests += 1;
                 launched += 1;

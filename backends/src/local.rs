@@ -23,6 +23,10 @@ const STAGING: &str = ".staging";
 
 /// Objects as files: key `a/b/c` is the file `ROOT/a/b/c`.
 ///
+/// As on any filesystem, a key cannot be both an object and a directory on
+/// the way to other objects (`a` and `a/b` cannot coexist); such a put
+/// fails with [`Error::Io`]. The lake's own key scheme never does this.
+///
 /// A put writes a temporary file under `ROOT/.staging`, fsyncs it, renames it
 /// into place and fsyncs the directory, so after a crash an object is either
 /// whole or absent. Ranged reads use positioned reads on one open file
@@ -175,8 +179,22 @@ impl Inner {
         fs::rename(tmp, path)
     }
 
+    /// Opens the object's file; a directory at that path (a key that is
+    /// only a prefix of other keys) is not an object.
+    fn open_object(&self, key: &str) -> Result<File> {
+        let file = File::open(self.path_of(key)).map_err(|e| self.map_io(key, e))?;
+        let meta = file.metadata().map_err(|e| self.map_io(key, e))?;
+        if !meta.is_file() {
+            return Err(Error::NotFound {
+                backend: self.name.clone(),
+                key: key.to_owned(),
+            });
+        }
+        Ok(file)
+    }
+
     fn get(&self, key: &str) -> Result<Bytes> {
-        let mut file = File::open(self.path_of(key)).map_err(|e| self.map_io(key, e))?;
+        let mut file = self.open_object(key)?;
         let mut buf = Vec::new();
         file.read_to_end(&mut buf)
             .map_err(|e| self.map_io(key, e))?;
@@ -184,7 +202,7 @@ impl Inner {
     }
 
     fn get_range(&self, key: &str, range: Range<u64>) -> Result<Bytes> {
-        let file = File::open(self.path_of(key)).map_err(|e| self.map_io(key, e))?;
+        let file = self.open_object(key)?;
         let size = file.metadata().map_err(|e| self.map_io(key, e))?.len();
         check_range(&self.name, key, &range, size)?;
         let len = usize::try_from(range.end - range.start).map_err(|_| Error::InvalidRange {
@@ -375,6 +393,18 @@ mod tests {
         let err = store.get("k").await.unwrap_err();
         assert!(matches!(err, Error::Unavailable { .. }), "{err}");
         assert!(store.health().await.is_err());
+    }
+
+    #[tokio::test]
+    async fn a_directory_is_not_an_object() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = LocalStore::open(dir.path()).unwrap();
+        store.put("a/b", Bytes::from_static(b"x")).await.unwrap();
+        assert!(store.get("a").await.unwrap_err().is_not_found());
+        assert!(store.get_range("a", 0..1).await.unwrap_err().is_not_found());
+        let err = store.put("a", Bytes::from_static(b"y")).await.unwrap_err();
+        assert!(matches!(err, Error::Io { .. }), "{err}");
+        assert_eq!(store.get("a/b").await.unwrap(), &b"x"[..]);
     }
 
     #[tokio::test]

@@ -227,3 +227,77 @@ async fn s3_silent_server_is_a_timeout() {
     assert!(start.elapsed() < Duration::from_secs(10));
     drop(held);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn s3_fanout_over_100_prefixes_with_80_offline() {
+    use prunedb_backends::{
+        ChunkedBlake3, FanOut, FanOutConfig, FaultConfig, FaultyStore, Fetched, Outage,
+    };
+    let Some(moto) = Moto::start("s3_fanout_over_100_prefixes") else {
+        return;
+    };
+    moto.create_bucket("fan");
+    let stores: Vec<Arc<FaultyStore<S3Store>>> = (0..100)
+        .map(|i| {
+            let s3 = S3Store::new(&moto.config("fan", &format!("b{i:03}"))).unwrap();
+            Arc::new(FaultyStore::new(s3, FaultConfig::default()))
+        })
+        .collect();
+    let fan = FanOut::new(
+        stores
+            .iter()
+            .map(|s| Arc::clone(s) as Arc<dyn ShardStore>)
+            .collect(),
+        FanOutConfig {
+            write_threshold: 100,
+            max_concurrency: 32,
+            hedge_delay: Duration::from_millis(50),
+            ..FanOutConfig::default()
+        },
+    )
+    .unwrap();
+    let shards: Vec<Bytes> = (0..100).map(|i| common::bytes(500 + i, 8192)).collect();
+    let verifier = ChunkedBlake3::from_shards(1024, &shards);
+    let start = Instant::now();
+    let report = fan.write_segment(42, shards.clone()).await.unwrap();
+    eprintln!(
+        "S3 fan-out write of 100 x 8 KiB: {}",
+        common::ms(start.elapsed())
+    );
+    assert_eq!(report.acked.len(), 100);
+    // Each shard sits under its backend's prefix, at its placed key.
+    let loc = fan.locate(42, 5);
+    let root = S3Store::new(&moto.config("fan", "")).unwrap();
+    let full = format!("b{:03}/{}", loc.backend, loc.key);
+    assert_eq!(root.get(&full).await.unwrap(), shards[5]);
+
+    // 80 offline, all data shards' backends among them.
+    let data: Vec<usize> = (0..20).map(|i| fan.locate(42, i).backend).collect();
+    let mut offline = data.clone();
+    offline.extend((0..100).filter(|b| !data.contains(b)).take(60));
+    for &b in &offline {
+        stores[b].set_outage(Outage::Down);
+    }
+    for primary in [0usize, 7, 19] {
+        let range = 2048..4096u64;
+        let out = fan
+            .read_segment(42, 100, 20, Some(primary), Some(range.clone()), &verifier)
+            .await
+            .unwrap();
+        let Fetched::Pieces(pieces) = out.fetched else {
+            panic!("the primary is offline");
+        };
+        assert_eq!(pieces.len(), 20);
+        for p in pieces {
+            assert_eq!(p.bytes, shards[p.shard].slice(2048..4096));
+        }
+    }
+    // One more and the read fails with no bytes.
+    let alive = (0..100).find(|b| !offline.contains(b)).unwrap();
+    stores[alive].set_outage(Outage::Down);
+    let err = fan
+        .read_segment(42, 100, 20, Some(0), Some(0..1024), &verifier)
+        .await
+        .unwrap_err();
+    assert!(matches!(err, Error::NotEnoughShards { .. }), "{err}");
+}
