@@ -1,13 +1,17 @@
 //! The `prunedb` command-line tool.
 //!
-//! `prunedb stat` and `prunedb dump` read an LMDB environment (written by
-//! prunedb or by C LMDB) and print exactly what LMDB 0.9.24's `mdb_stat`
-//! and `mdb_dump` print for the same options, with the same exit codes, so
-//! scripts written for those tools work unchanged.
+//! `prunedb stat`, `dump`, `load` and `copy` work on LMDB environments
+//! (written by prunedb or by C LMDB) the way LMDB 0.9.24's `mdb_stat`,
+//! `mdb_dump`, `mdb_load` and `mdb_copy` do, with the same options, output
+//! and exit codes, so scripts written for those tools work unchanged.
+//! `prunedb check` verifies an environment's integrity.
 
+mod check;
 mod compat;
+mod copy;
 mod dump;
 mod getopt;
+mod load;
 mod lockprobe;
 mod stat;
 
@@ -25,6 +29,9 @@ usage: prunedb <command> [options] dbpath
 commands:
   stat   print environment and database statistics (as mdb_stat)
   dump   dump databases in the portable text format (as mdb_dump)
+  load   load databases from the portable text format (as mdb_load)
+  copy   copy an environment, optionally compacting it (as mdb_copy)
+  check  check the integrity of an environment
 
 Run `prunedb <command> -x` for a command's options.";
 
@@ -51,6 +58,9 @@ fn run(args: &[OsString]) -> io::Result<i32> {
             Ok(rc)
         }
         Some("dump") => dump::run("prunedb dump", rest),
+        Some("load") => load::run("prunedb load", rest),
+        Some("copy") => copy::run("prunedb copy", rest),
+        Some("check") => check::run("prunedb check", rest),
         Some("-h" | "--help" | "help") => {
             println!("{COMMANDS}");
             Ok(0)

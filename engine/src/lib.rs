@@ -27,9 +27,11 @@ pub use format::DbFlags;
 pub use snapshot::{Snapshot, Stat};
 
 #[cfg(feature = "std")]
+pub use env::CopyFlags;
+#[cfg(feature = "std")]
 pub use env::{
     env_paths, lockfile, Database, Env, EnvBuilder, EnvFlags, EnvInfo, MapSource, Nested, ReadTxn,
-    RoTxn, RwTxn, WriteState,
+    RoTxn, RwCursor, RwTxn, WriteState,
 };
 #[cfg(feature = "std")]
 pub use iter::{Dups, Iter, Iterate};

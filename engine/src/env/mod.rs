@@ -1,9 +1,13 @@
 //! The environment: files, the memory map, and read transactions over it.
 
+mod copy;
 pub mod lockfile;
 mod mmap;
+mod rwcursor;
 mod write;
 
+pub use copy::CopyFlags;
+pub use rwcursor::RwCursor;
 pub use write::{Nested, RwTxn, WriteState};
 
 use std::fs::{File, OpenOptions};
