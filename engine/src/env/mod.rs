@@ -433,6 +433,43 @@ impl Env {
         self.inner.map_size
     }
 
+    /// Whether commits leave flushing to the operating system: NOSYNC, or
+    /// WRITEMAP with MAPASYNC. Pages are always written with `pwrite`, so
+    /// WRITEMAP changes durability exactly as in LMDB and nothing else.
+    fn lazy_sync(&self) -> bool {
+        let f = self.inner.flags;
+        f.contains(EnvFlags::NOSYNC) || f.contains(EnvFlags::WRITEMAP | EnvFlags::MAPASYNC)
+    }
+
+    /// Flushes committed data to disk (`mdb_env_sync`): always with `force`,
+    /// otherwise only when commits do not already sync.
+    pub fn sync(&self, force: bool) -> Result<()> {
+        if self.read_only() {
+            return Err(Error::ReadOnly);
+        }
+        if force || !self.lazy_sync() {
+            self.inner.file.sync_data()?;
+        }
+        Ok(())
+    }
+
+    /// Changes the map size (`mdb_env_set_mapsize`): the next commit records
+    /// it in the meta page. As in LMDB, no transaction of this process may
+    /// be running, which `&mut self` ensures for this handle; clones of the
+    /// handle must have been dropped. A size of 0 takes the size in use,
+    /// rounded up to the current data.
+    pub fn set_map_size(&mut self, size: u64) -> Result<()> {
+        let inner = Arc::get_mut(&mut self.inner).ok_or(Error::BadTxn)?;
+        let len = inner.file.metadata()?.len();
+        let size = if size == 0 { inner.map_size } else { size }.max(len);
+        let ps = inner.page_size as u64;
+        let size = size.div_ceil(ps) * ps;
+        let map_len = usize::try_from(size).map_err(|_| Error::InvalidArgument)?;
+        inner.map = Mmap::map(&inner.file, map_len)?;
+        inner.map_size = size;
+        Ok(())
+    }
+
     fn dbi_names(&self) -> Vec<Option<Vec<u8>>> {
         self.inner
             .dbis
@@ -455,12 +492,12 @@ impl Env {
             self.inner.file.write_all_at(&dirty[&pgno], pgno * ps)?;
         }
         let flags = self.inner.flags;
-        if !flags.contains(EnvFlags::NOSYNC) {
+        if !self.lazy_sync() {
             self.inner.file.sync_data()?;
         }
         let off = (meta.txnid & 1) * ps + PAGE_HEADER_SIZE as u64;
         self.inner.file.write_all_at(&meta.to_bytes(), off)?;
-        if !flags.contains(EnvFlags::NOSYNC) && !flags.contains(EnvFlags::NOMETASYNC) {
+        if !self.lazy_sync() && !flags.contains(EnvFlags::NOMETASYNC) {
             self.inner.file.sync_data()?;
         }
         let len = self.inner.file.metadata()?.len();

@@ -1,0 +1,52 @@
+//! Environment operations: map growth, MapFull, sync, reopening.
+
+use prunedb_engine::{Env, EnvFlags, Error, PutFlags};
+
+#[test]
+fn a_full_map_grows_and_keeps_its_data() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut env = Env::builder()
+        .map_size(256 << 10)
+        .open(dir.path())
+        .expect("open");
+    let fill = |env: &Env, from: u32, to: u32| -> Result<(), Error> {
+        let mut txn = env.write_txn()?;
+        let db = txn.open_db(None)?;
+        for i in from..to {
+            txn.put(db, &i.to_be_bytes(), &[i as u8; 200], PutFlags::empty())?;
+        }
+        txn.commit()
+    };
+    fill(&env, 0, 100).expect("fits");
+    assert_eq!(fill(&env, 100, 10_000), Err(Error::MapFull));
+    env.set_map_size(16 << 20).expect("grow");
+    fill(&env, 100, 10_000).expect("fits after growing");
+    env.sync(true).expect("sync");
+    drop(env);
+
+    // The new size is recorded in the meta page and survives a reopen.
+    let env = Env::builder()
+        .flags(EnvFlags::RDONLY)
+        .open(dir.path())
+        .expect("reopen");
+    assert_eq!(env.info().expect("info").map_size, 16 << 20);
+    let txn = env.read_txn().expect("read");
+    let db = txn.open_db(None).expect("main");
+    assert_eq!(txn.stat(db).expect("stat").entries, 10_000);
+    assert_eq!(
+        txn.get(db, &9_999u32.to_be_bytes()).expect("get"),
+        Some(&[9_999u32 as u8; 200][..])
+    );
+}
+
+#[test]
+fn a_read_only_environment_refuses_writes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    drop(Env::builder().open(dir.path()).expect("create"));
+    let env = Env::builder()
+        .flags(EnvFlags::RDONLY)
+        .open(dir.path())
+        .expect("open");
+    assert!(matches!(env.write_txn(), Err(Error::ReadOnly)));
+    assert_eq!(env.sync(true), Err(Error::ReadOnly));
+}
