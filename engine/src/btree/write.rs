@@ -578,9 +578,11 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
         if rec.root == P_INVALID || rec.depth == 0 {
             return Ok(());
         }
-        let mut stack = alloc::vec![(rec.root, 1usize)];
-        while let Some((pgno, level)) = stack.pop() {
-            if level > rec.depth as usize || level > MAX_DEPTH {
+        // Each entry carries the depth of the tree it belongs to: a dup
+        // sub-database's pages count their levels from its own root.
+        let mut stack = alloc::vec![(rec.root, 1usize, rec.depth as usize)];
+        while let Some((pgno, level, depth)) = stack.pop() {
+            if level > depth || level > MAX_DEPTH {
                 return Err(Error::corrupted(pgno, "tree deeper than recorded"));
             }
             let page = validated(&*self.s, pgno)?;
@@ -588,7 +590,7 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
             let mut runs = Vec::new();
             if page.is_branch() {
                 for i in 0..page.len() {
-                    children.push((page.node(i)?.child, level + 1));
+                    children.push((page.node(i)?.child, level + 1, depth));
                 }
             } else if !page.is_leaf2() {
                 for i in 0..page.len() {
@@ -601,7 +603,7 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
                     {
                         if let Some(sub) = DbRecord::parse(node.value) {
                             if sub.root != P_INVALID {
-                                stack.push((sub.root, usize::MAX - MAX_DEPTH));
+                                stack.push((sub.root, 1, sub.depth as usize));
                             }
                         }
                     }
@@ -688,8 +690,13 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
             };
         }
         let (mut path, exact) = search(&*self.s, &t, key)?;
-        if flags.contains(PutFlags::APPEND) && !exact {
-            // The key must sort after the last key of the database.
+        if flags.contains(PutFlags::APPEND) {
+            // The key must sort after the last key of the database; C
+            // compares with the last key, so an equal key is KeyExist even
+            // where a plain put would replace or add a dup.
+            if exact {
+                return Err(Error::KeyExist);
+            }
             let top = path.top();
             let page = validated(&*self.s, path.pg[top])?;
             let at_end = path.ki[top] >= page.len() && self.is_last_leaf(&t, &path)?;
@@ -1008,8 +1015,13 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
     /// Deletes `key` (all its values), or with `data` one value of a
     /// DUPSORT key (`mdb_del`). Returns how many values were removed.
     pub fn del(&mut self, rec: &mut DbRecord, key: &[u8], data: Option<&[u8]>) -> Result<u64> {
-        if key.is_empty() || key.len() > MAX_KEY_SIZE {
+        // Like `mdb_cursor_set`, only an empty key is rejected; a longer
+        // key than any stored one is simply not found.
+        if key.is_empty() {
             return Err(Error::BadValSize);
+        }
+        if key.len() > MAX_KEY_SIZE {
+            return Err(Error::NotFound);
         }
         if rec.root == P_INVALID || rec.depth == 0 {
             return Err(Error::NotFound);

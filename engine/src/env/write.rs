@@ -372,7 +372,13 @@ impl<'env> RwTxn<'env> {
             }
             return Ok(Database::MAIN);
         };
-        let rec = match self.named_record(name.as_bytes())? {
+        // A database dropped earlier in this transaction keeps its record
+        // in the main database until commit: it no longer exists.
+        let found = match self.named_record(name.as_bytes())? {
+            Some(_) if self.dropped_here(name.as_bytes()) => None,
+            found => found,
+        };
+        let rec = match found {
             Some(rec) => rec,
             None => {
                 let Some(f) = create else {
@@ -416,6 +422,15 @@ impl<'env> RwTxn<'env> {
             );
         }
         Ok(db)
+    }
+
+    /// Whether the named database `name` was dropped in this transaction.
+    fn dropped_here(&self, name: &[u8]) -> bool {
+        self.env
+            .dbi_names()
+            .iter()
+            .zip(&self.dbs)
+            .any(|(n, st)| n.as_deref() == Some(name) && st.as_ref().is_some_and(|s| s.dropped))
     }
 
     fn set_db(&mut self, db: Database, st: DbState) {
