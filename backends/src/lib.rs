@@ -15,6 +15,37 @@
 //!   reads to other shards, returning verified bytes only. It never
 //!   decodes.
 //! - [`LakeConfig`] is the TOML lake configuration.
+//!
+//! ```
+//! use std::sync::Arc;
+//! use bytes::Bytes;
+//! use prunedb_backends::{AcceptAll, FanOut, FanOutConfig, Fetched, MemoryStore, ShardStore};
+//!
+//! # fn main() -> prunedb_backends::Result<()> {
+//! # let rt = tokio::runtime::Builder::new_current_thread().enable_time().build().unwrap();
+//! # rt.block_on(async {
+//! let backends: Vec<Arc<dyn ShardStore>> = (0..5)
+//!     .map(|i| Arc::new(MemoryStore::new(format!("m{i}"))) as Arc<dyn ShardStore>)
+//!     .collect();
+//! // Threshold 0: every shard must be acknowledged.
+//! let fan = FanOut::new(backends, FanOutConfig::default())?;
+//!
+//! // Segment 9: 3 data + 2 parity shards (parity made up here; coding is
+//! // not this crate's business).
+//! let shards: Vec<Bytes> = (0..5u8).map(|i| Bytes::from(vec![i; 64])).collect();
+//! let report = fan.write_segment(9, shards).await?;
+//! assert_eq!(report.acked.len(), 5);
+//!
+//! // Bytes 8..16 of data shard 1: served by its own backend.
+//! let out = fan.read_segment(9, 5, 3, Some(1), Some(8..16), &AcceptAll).await?;
+//! assert_eq!(out.fetched, Fetched::Primary(prunedb_backends::ShardPiece {
+//!     shard: 1,
+//!     bytes: Bytes::from(vec![1u8; 8]),
+//! }));
+//! # Ok(())
+//! # })
+//! # }
+//! ```
 #![deny(missing_docs)]
 
 mod config;

@@ -613,23 +613,23 @@ async fn soak_flapping_lake() {
     let (fan, backends) = lake(
         rtt(),
         FanOutConfig {
-            write_threshold: 30,
             request_timeout: Some(Duration::from_millis(500)),
             ..read_config()
         },
     );
     let order = pick(N, 99);
     let (steady, flappers) = order.split_at(K);
+    let segments: Vec<Segment> = (100..104).map(Segment::new).collect();
+    for seg in &segments {
+        let report = fan.write_segment(seg.id, seg.shards.clone()).await.unwrap();
+        assert_eq!(report.acked.len(), N);
+    }
     for &b in &flappers[..10] {
         backends[b].set_config(FaultConfig {
             bitflip_rate: 0.5,
             error_rate: 0.05,
             ..rtt()
         });
-    }
-    let segments: Vec<Segment> = (100..104).map(Segment::new).collect();
-    for seg in &segments {
-        fan.write_segment(seg.id, seg.shards.clone()).await.unwrap();
     }
     let stop = Instant::now() + Duration::from_secs(secs);
     let flapper = {
