@@ -783,7 +783,10 @@ fn assert_pairs(got: &[(Vec<u8>, Vec<u8>)], want: &[(Vec<u8>, Vec<u8>)], what: &
 
 /// Checks the committed state of our environment against the models:
 /// through our reader, through C LMDB, and with the integrity checker.
-fn verify(dir: &Path, env: &Env, specs: &[Spec], models: &[DbModel], cenv: &c::Env) {
+///
+/// Our environment is closed while C has it open (LMDB does not support
+/// one process opening an environment twice) and reopened after.
+fn verify(dir: &Path, env: Env, specs: &[Spec], models: &[DbModel], cenv: &c::Env) -> Env {
     let names: Vec<&[u8]> = specs
         .iter()
         .filter_map(|s| s.name.map(str::as_bytes))
@@ -823,6 +826,7 @@ fn verify(dir: &Path, env: &Env, specs: &[Spec], models: &[DbModel], cenv: &c::E
         .map(|s| r.stat(r.open_db(s.name).unwrap()).unwrap())
         .collect();
     drop(r);
+    drop(env);
 
     // (b) C LMDB reading our environment.
     let cr = c::Env::builder()
@@ -860,6 +864,7 @@ fn verify(dir: &Path, env: &Env, specs: &[Spec], models: &[DbModel], cenv: &c::E
         }
     }
     drop(cr);
+    let env = open_ours(dir);
 
     // The reference environment holds the same (a check of the model).
     let t = cenv.begin_ro().unwrap();
@@ -876,6 +881,16 @@ fn verify(dir: &Path, env: &Env, specs: &[Spec], models: &[DbModel], cenv: &c::E
             &format!("C's own {s:?}"),
         );
     }
+    env
+}
+
+fn open_ours(dir: &Path) -> Env {
+    Env::builder()
+        .max_dbs(MAX_DBS)
+        .map_size(MAP_SIZE)
+        .flags(EnvFlags::NOSYNC)
+        .open(dir)
+        .unwrap()
 }
 
 /// Runs `txns` on a fresh environment of ours and one of C's, checking
@@ -883,12 +898,7 @@ fn verify(dir: &Path, env: &Env, specs: &[Spec], models: &[DbModel], cenv: &c::E
 fn run_scenario(specs: &[Spec], txns: &[Txn]) {
     let ours_dir = TempDir::new("ours");
     let c_dir = TempDir::new("c");
-    let env = Env::builder()
-        .max_dbs(MAX_DBS)
-        .map_size(MAP_SIZE)
-        .flags(EnvFlags::NOSYNC)
-        .open(ours_dir.path())
-        .unwrap();
+    let env = open_ours(ours_dir.path());
     let cenv = c::Env::builder()
         .max_dbs(MAX_DBS)
         .map_size(MAP_SIZE as usize)
@@ -925,11 +935,11 @@ fn run_scenario(specs: &[Spec], txns: &[Txn]) {
         dbs,
         cdbis,
     };
-    verify(ours_dir.path(), &env, specs, &run.models, &cenv);
+    let mut env = verify(ours_dir.path(), env, specs, &run.models, &cenv);
     for t in txns {
         run.run_txn(&env, &cenv, t);
         if t.commit {
-            verify(ours_dir.path(), &env, specs, &run.models, &cenv);
+            env = verify(ours_dir.path(), env, specs, &run.models, &cenv);
         }
     }
 }
@@ -1002,7 +1012,7 @@ fn named(kind: Kind) -> [Spec; 1] {
     }]
 }
 
-const CASES: u32 = 24;
+const CASES: u32 = 64;
 const TXNS: usize = 7;
 const STEPS: usize = 14;
 

@@ -36,6 +36,9 @@ pub struct WriteState<'env> {
     /// While the free list itself is saved, take new pages only from the
     /// end of the file, so the set being saved cannot change under it.
     saving: bool,
+    /// Set when saving the free list does not settle quickly: then new
+    /// pages come only from the end of the file, which always settles.
+    end_only: bool,
     free_db: DbRecord,
 }
 
@@ -174,7 +177,12 @@ impl PageStore for WriteState<'_> {
 
     fn alloc(&mut self, count: u64) -> Result<u64> {
         let pgno = 'found: {
-            if !self.saving {
+            // While the free list is saved, the pages already reclaimed
+            // (and loose ones) are still used, as LMDB does: taking fresh
+            // pages there instead would grow the file by the free DB's
+            // path on every commit. Only reclaiming more records waits,
+            // as it would change the records being rewritten.
+            if !self.end_only {
                 if count == 1 {
                     if let Some(p) = self.loose.pop() {
                         break 'found p;
@@ -184,7 +192,7 @@ impl PageStore for WriteState<'_> {
                     if let Some(p) = self.take_from_head(count) {
                         break 'found p;
                     }
-                    if !self.reclaim()? {
+                    if self.saving || !self.reclaim()? {
                         break;
                     }
                 }
@@ -266,6 +274,7 @@ impl<'env> RwTxn<'env> {
             reclaimed: Vec::new(),
             oldest,
             saving: false,
+            end_only: false,
             free_db: meta.dbs[FREE_DBI],
         };
         RwTxn {
@@ -571,7 +580,10 @@ impl<'env> RwTxn<'env> {
         }
         let key = self.txnid.to_le_bytes();
         let mut written: Option<Vec<u64>> = None;
-        loop {
+        for round in 0.. {
+            if round == 16 {
+                self.state.end_only = true;
+            }
             let mut pages: Vec<u64> = self.state.free_pgs.to_vec();
             pages.extend(self.state.pghead.iter().copied());
             pages.extend(self.state.loose.iter().copied());
@@ -593,6 +605,7 @@ impl<'env> RwTxn<'env> {
             written = Some(pages);
         }
         self.state.saving = false;
+        self.state.end_only = false;
         self.state.free_db = free;
         if let Some(st) = self.dbs[FREE_DBI].as_mut() {
             st.rec = free;
