@@ -720,6 +720,14 @@ impl<'a, S: PageSource> Walker<'a, S> {
         if page.is_empty() && (page.is_branch() || self.check) {
             return self.report(v, pgno, id, ProblemKind::Corrupted("empty page"));
         }
+        if self.check && !page.is_leaf2() && !nodes_in_node_area(&page) {
+            self.report(
+                v,
+                pgno,
+                id,
+                ProblemKind::Corrupted("node outside the page's node area"),
+            )?;
+        }
         let kind = if page.is_branch() {
             PageKind::Branch
         } else if page.is_leaf2() {
@@ -1063,6 +1071,16 @@ impl<'a, S: PageSource> Walker<'a, S> {
     }
 }
 
+/// Whether every node pointer of a branch or leaf page is even and points
+/// into the node area (`upper..`), as LMDB lays pages out.
+fn nodes_in_node_area(page: &Page<'_>) -> bool {
+    let upper = page.upper();
+    (0..page.len()).all(|i| {
+        u16_at(page.bytes(), PAGE_HEADER_SIZE + 2 * i)
+            .is_some_and(|off| off & 1 == 0 && off as usize >= upper)
+    })
+}
+
 /// Walks every page of `snap`, stopping at the first problem with an
 /// [`Error::Corrupted`] naming the page.
 pub fn walk<'a, S: PageSource, V: Visitor<'a>>(snap: &'a Snapshot<S>, v: &mut V) -> Result<()> {
@@ -1308,6 +1326,13 @@ pub fn check<S: PageSource>(snap: &Snapshot<S>) -> Result<Report<'_>> {
     let recs = core::mem::take(&mut checker.free);
     checker.report.free_records = recs.len() as u64;
     for (txnid, idl, at) in recs {
+        if txnid > meta.txnid {
+            checker.add(Problem {
+                pgno: at,
+                tree: Some(TreeId::FREE),
+                kind: ProblemKind::Corrupted("free record newer than the snapshot"),
+            });
+        }
         let mut prev = u64::MAX;
         let mut sorted = true;
         for (i, p) in idl.iter().enumerate() {
