@@ -408,7 +408,9 @@ async fn every_page_reads_with_80_of_100_offline() {
     let seg = Segment::new(11);
     let report = fan.write_segment(seg.id, seg.shards.clone()).await.unwrap();
     assert_eq!(report.acked.len(), N);
-    let pages = seg.pages(4);
+    // Unoptimised Reed-Solomon decoding dominates debug runs; release
+    // runs (the ones the figures come from) read twice as many pages.
+    let pages = seg.pages(if cfg!(debug_assertions) { 2 } else { 4 });
     eprintln!("injected round trip: log-normal, median {RTT_MS} ms, sigma 0.3; hedge delay 30 ms");
     read_all_pages("all 100 up", &fan, &seg, &pages).await;
 
