@@ -7,7 +7,9 @@
 use super::tree::{key_of, Root, Target, TreeCursor};
 use super::{Cmp, PageSource, Tree};
 use crate::error::{Error, Result};
-use crate::format::{DbFlags, DbRecord, Node, NodeFlags};
+use crate::format::{
+    DbFlags, DbRecord, Node, NodeFlags, MAX_DEPTH, NODE_HEADER_SIZE, PAGE_HEADER_SIZE, P_INVALID,
+};
 
 /// Cursor operations: LMDB's `MDB_cursor_op`, read side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -266,7 +268,11 @@ impl<'t, S: PageSource + ?Sized> Cursor<'t, S> {
     }
 
     fn last(&mut self) -> Result<Entry<'t>> {
-        if !self.main.eof() && (!self.main.initialized() || self.main.top() > 0) {
+        // As in `first`: a last key without dups leaves no dup position.
+        self.reset_sub();
+        // As `mdb_cursor_last` of 0.9.24: no shortcut on C_EOF (see
+        // `TreeCursor::last`).
+        if !self.main.initialized() || self.main.top() > 0 {
             self.main.page_search(self.src, Target::Last)?;
         }
         let n = self.main.page()?.len();
@@ -581,7 +587,9 @@ fn set_done<'t>(tc: &mut TreeCursor<'t>) -> Result<&'t [u8]> {
 }
 
 /// Looks up `key` and returns its (first) value (`mdb_get`), without the
-/// bookkeeping of a full cursor.
+/// bookkeeping of a full cursor: one descent that keeps only the current
+/// page, with the same checks a cursor's descent makes (page bounds and
+/// number, page kind at each level, the recorded depth).
 pub fn get<'t, S: PageSource + ?Sized>(
     src: &'t S,
     rec: &DbRecord,
@@ -590,21 +598,62 @@ pub fn get<'t, S: PageSource + ?Sized>(
     if key.is_empty() {
         return Err(Error::BadValSize);
     }
-    let mut c = TreeCursor::new(Tree::from_record(rec, Cmp::for_keys(rec.flags)));
-    match c.page_search(src, Target::Key(key)) {
-        Ok(()) => {}
-        Err(Error::NotFound) => return Ok(None),
-        Err(e) => return Err(e),
+    if rec.root == P_INVALID || rec.depth == 0 {
+        return Ok(None);
     }
-    let (_, exact) = c.node_search(key)?;
+    let cmp = Cmp::for_keys(rec.flags);
+    let depth = rec.depth as usize;
+    let ksize = rec.pad as usize;
+    let mut pgno = rec.root;
+    let mut level = 0usize;
+    let page = loop {
+        let page = src.tree_page(pgno)?;
+        let leaf_level = level + 1 == depth;
+        let fits = if leaf_level {
+            page.is_leaf() && (!page.is_leaf2() || ksize > 0)
+        } else {
+            page.is_branch() && !page.is_empty()
+        };
+        if !fits {
+            return Err(Error::corrupted(pgno, "page kind does not fit tree depth"));
+        }
+        if leaf_level {
+            break page;
+        }
+        if level + 1 >= MAX_DEPTH {
+            return Err(Error::corrupted(pgno, "tree too deep"));
+        }
+        // The child whose range holds `key`: the last node whose key is not
+        // greater (node 0 of a branch stands for everything below node 1).
+        let (i, exact) = search_nodes(&page, key, cmp, 1)?;
+        let i = if exact { i } else { i - 1 };
+        pgno = branch_child(&page, i)?;
+        level += 1;
+    };
+    let (i, exact) = if page.is_leaf2() {
+        let mut i = 0;
+        let mut ord = core::cmp::Ordering::Less;
+        let (mut low, mut high) = (0usize, page.len());
+        while low < high {
+            i = low + (high - low) / 2;
+            ord = cmp.compare(key, page.leaf2_key(i, ksize)?);
+            match ord {
+                core::cmp::Ordering::Equal => break,
+                core::cmp::Ordering::Greater => low = i + 1,
+                core::cmp::Ordering::Less => high = i,
+            }
+        }
+        (i, ord == core::cmp::Ordering::Equal)
+    } else {
+        search_nodes(&page, key, cmp, 0)?
+    };
     if !exact {
         return Ok(None);
     }
-    let page = c.page()?;
     if page.is_leaf2() {
         return Ok(Some(&[]));
     }
-    let node = c.node()?;
+    let node = page.node(i)?;
     if node.flags.contains(NodeFlags::DUPDATA) {
         let dcmp = Cmp::for_dups(rec.flags);
         let tree = Tree::dups(
@@ -617,6 +666,73 @@ pub fn get<'t, S: PageSource + ?Sized>(
         return sub.first(src).map(Some);
     }
     read_value(src, &node).map(Some)
+}
+
+/// Binary search of the nodes `from..` of a branch or non-LEAF2 leaf
+/// (`mdb_node_search`): the index of the first key not less than `key`
+/// (`len` if none) and whether it is equal. Keys are read with the same
+/// bounds checks as [`Page::node`](crate::format::Page::node), without
+/// decoding the values.
+#[inline]
+fn search_nodes(
+    page: &crate::format::Page<'_>,
+    key: &[u8],
+    cmp: Cmp,
+    from: usize,
+) -> Result<(usize, bool)> {
+    let bytes = page.bytes();
+    let n = page.len();
+    let lower = page.lower();
+    let bad = || Error::corrupted(page.pgno(), "node out of bounds");
+    let (mut low, mut high) = (from, n);
+    while low < high {
+        let i = low + (high - low) / 2;
+        let k = node_key(bytes, lower, i).ok_or_else(bad)?;
+        match cmp.compare(key, k) {
+            core::cmp::Ordering::Equal => return Ok((i, true)),
+            core::cmp::Ordering::Greater => low = i + 1,
+            core::cmp::Ordering::Less => high = i,
+        }
+    }
+    Ok((low, false))
+}
+
+/// The key of node `i` of a page whose node pointers end at `lower`, or
+/// `None` if the node is out of bounds.
+#[inline(always)]
+fn node_key(bytes: &[u8], lower: usize, i: usize) -> Option<&[u8]> {
+    let p = PAGE_HEADER_SIZE + 2 * i;
+    if p + 2 > lower {
+        return None;
+    }
+    let ptr = bytes.get(p..p + 2)?;
+    let off = u16::from_le_bytes([ptr[0], ptr[1]]) as usize;
+    if off < lower {
+        return None;
+    }
+    let h = bytes.get(off..off + NODE_HEADER_SIZE)?;
+    let ks = u16::from_le_bytes([h[6], h[7]]) as usize;
+    let start = off + NODE_HEADER_SIZE;
+    bytes.get(start..start + ks)
+}
+
+/// The child page number of node `i` of a branch page.
+#[inline]
+fn branch_child(page: &crate::format::Page<'_>, i: usize) -> Result<u64> {
+    let bytes = page.bytes();
+    let lower = page.lower();
+    let p = PAGE_HEADER_SIZE + 2 * i;
+    let h = (p + 2 <= lower)
+        .then(|| bytes.get(p..p + 2))
+        .flatten()
+        .map(|ptr| u16::from_le_bytes([ptr[0], ptr[1]]) as usize)
+        .filter(|&off| off >= lower)
+        .and_then(|off| bytes.get(off..off + NODE_HEADER_SIZE))
+        .ok_or(Error::corrupted(page.pgno(), "node out of bounds"))?;
+    let lo = u16::from_le_bytes([h[0], h[1]]) as u64;
+    let hi = u16::from_le_bytes([h[2], h[3]]) as u64;
+    let top = u16::from_le_bytes([h[4], h[5]]) as u64;
+    Ok(lo | (hi << 16) | (top << 32))
 }
 
 impl<'t, S: PageSource + ?Sized> Cursor<'t, S> {

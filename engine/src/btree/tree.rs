@@ -374,7 +374,9 @@ impl<'t> TreeCursor<'t> {
 
     /// `mdb_cursor_last` on a tree without dups: returns the last key.
     pub(crate) fn last<S: PageSource + ?Sized>(&mut self, src: &'t S) -> Result<&'t [u8]> {
-        if !self.eof() && (!self.initialized() || self.top() > 0) {
+        // LMDB 0.9.24 descends again whatever C_EOF says: a dup cursor that
+        // PREV_MULTIPLE moved to an earlier leaf keeps C_EOF from its LAST.
+        if !self.initialized() || self.top() > 0 {
             self.page_search(src, Target::Last)?;
         }
         let n = self.page()?.len();
