@@ -792,6 +792,15 @@ fn check_out(path: &Path) -> (Option<i32>, String) {
 #[test]
 fn checker_passes_clean_envs_and_names_corrupted_pages() {
     let scratch = scratch_dir();
+    for seed in 32..35 {
+        let src = generated(
+            &scratch.path().join(format!("s{seed}")),
+            seed,
+            &GenOptions::small(),
+        );
+        let (code, text) = check_out(&src);
+        assert_eq!(code, Some(0), "seed {seed}: {text}");
+    }
     let src = generated(&scratch.path().join("src"), 31, &GenOptions::small());
     let (code, text) = check_out(&src);
     assert_eq!(code, Some(0), "{text}");
@@ -891,4 +900,32 @@ fn checker_passes_clean_envs_and_names_corrupted_pages() {
     // A truncated file cannot be opened.
     let (code, _) = corrupt("trunc", &|b| b.truncate(100));
     assert_eq!(code, Some(2));
+}
+
+/// The checker and compaction on large generated environments (slow; run
+/// with `--ignored`).
+#[test]
+#[ignore]
+fn large_generated_environments_check_clean_and_compact() {
+    let scratch = scratch_dir();
+    for seed in 41..43 {
+        let src = generated(
+            &scratch.path().join(format!("s{seed}")),
+            seed,
+            &GenOptions::large(),
+        );
+        let (code, text) = check_out(&src);
+        assert_eq!(code, Some(0), "seed {seed}: {text}");
+        let dst = scratch.path().join(format!("c{seed}"));
+        std::fs::create_dir_all(&dst).unwrap();
+        let out = ours("copy", &os(&["-c"], &[&src, &dst]), b"");
+        assert_eq!(out.status.code(), Some(0));
+        let (code, text) = check_out(&dst);
+        assert_eq!(code, Some(0), "compacted seed {seed}: {text}");
+        same_dump(
+            &c_dump_everything(&dst, false),
+            &c_dump_everything(&src, false),
+            "large compacted copy",
+        );
+    }
 }
