@@ -870,13 +870,8 @@ fn checker_passes_clean_envs_and_names_corrupted_pages() {
 
     // A live page added to a free record: the first page number of the
     // newest free record replaced by a live page.
-    let snap = Snapshot::from_bytes(&clean).unwrap();
-    let free_root = snap.meta().free_db().root;
-    assert_ne!(
-        free_root, P_INVALID,
-        "the generated environment has free pages"
-    );
-    drop(snap);
+    let free_root = Snapshot::from_bytes(&clean).unwrap().meta().free_db().root;
+    assert_ne!(free_root, P_INVALID, "the environment has free pages");
     let (code, text) = corrupt("livefree", &|b| {
         let page = Page::new(
             &b[free_root as usize * ps..(free_root as usize + 1) * ps],
