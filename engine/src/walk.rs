@@ -419,6 +419,18 @@ struct Ctx<'a> {
     depth: usize,
 }
 
+/// A branch page on the descent stack, with the next child to visit.
+#[derive(Clone, Copy)]
+struct Frame<'a> {
+    page: Page<'a>,
+    level: usize,
+    /// The key range the page's subtree must stay in: `[low, high)`.
+    bounds: (Option<&'a [u8]>, Option<&'a [u8]>),
+    next: usize,
+    /// The previous separator, for the order check.
+    prev_sep: Option<&'a [u8]>,
+}
+
 /// What a tree's walk accumulates.
 #[derive(Default)]
 struct Acc<'a> {
@@ -595,7 +607,7 @@ impl<'a, S: PageSource> Walker<'a, S> {
             depth,
         };
         let mut acc = Acc::default();
-        self.page(v, &ctx, rec.root, 0, at, (None, None), &mut acc)?;
+        self.descend(v, &ctx, rec.root, at, &mut acc)?;
         acc.counts.depth = depth as u64;
         let complete = !acc.skipped && self.problems == before;
         if self.check && complete {
@@ -681,44 +693,54 @@ impl<'a, S: PageSource> Walker<'a, S> {
         parent: Option<u64>,
         bounds: (Option<&'a [u8]>, Option<&'a [u8]>),
         acc: &mut Acc<'a>,
-    ) -> Result<()> {
+    ) -> Result<Option<Frame<'a>>> {
         let id = ctx.id;
         // `ctx.depth <= MAX_DEPTH` and leaves sit exactly at `depth - 1`,
         // which bounds the recursion.
         if level >= ctx.depth {
-            return self.report(
-                v,
-                parent.unwrap_or(pgno),
-                id,
-                ProblemKind::Corrupted("tree deeper than its recorded depth"),
-            );
+            return self
+                .report(
+                    v,
+                    parent.unwrap_or(pgno),
+                    id,
+                    ProblemKind::Corrupted("tree deeper than its recorded depth"),
+                )
+                .map(|()| None);
         }
         if !(NUM_METAS..=self.meta.last_pgno).contains(&pgno) {
-            return self.report(
-                v,
-                parent.unwrap_or(pgno),
-                id,
-                ProblemKind::Corrupted("page number out of range"),
-            );
+            return self
+                .report(
+                    v,
+                    parent.unwrap_or(pgno),
+                    id,
+                    ProblemKind::Corrupted("page number out of range"),
+                )
+                .map(|()| None);
         }
         let page = match self.src.tree_page(pgno) {
             Ok(p) => p,
-            Err(e) => return self.soft(v, id, e),
+            Err(e) => return self.soft(v, id, e).map(|()| None),
         };
         if !self.seen.insert(pgno) {
-            return self.report(v, pgno, id, ProblemKind::ReferencedTwice);
+            return self
+                .report(v, pgno, id, ProblemKind::ReferencedTwice)
+                .map(|()| None);
         }
         let leaf_level = level + 1 == ctx.depth;
         if page.is_leaf() != leaf_level {
-            return self.report(
-                v,
-                pgno,
-                id,
-                ProblemKind::Corrupted("page kind does not fit tree depth"),
-            );
+            return self
+                .report(
+                    v,
+                    pgno,
+                    id,
+                    ProblemKind::Corrupted("page kind does not fit tree depth"),
+                )
+                .map(|()| None);
         }
         if page.is_empty() && (page.is_branch() || self.check) {
-            return self.report(v, pgno, id, ProblemKind::Corrupted("empty page"));
+            return self
+                .report(v, pgno, id, ProblemKind::Corrupted("empty page"))
+                .map(|()| None);
         }
         if self.check && !page.is_leaf2() && !nodes_in_node_area(&page) {
             self.report(
@@ -732,12 +754,14 @@ impl<'a, S: PageSource> Walker<'a, S> {
             PageKind::Branch
         } else if page.is_leaf2() {
             if ctx.ksize == 0 {
-                return self.report(
-                    v,
-                    pgno,
-                    id,
-                    ProblemKind::Corrupted("LEAF2 page outside a DUPFIXED dup tree"),
-                );
+                return self
+                    .report(
+                        v,
+                        pgno,
+                        id,
+                        ProblemKind::Corrupted("LEAF2 page outside a DUPFIXED dup tree"),
+                    )
+                    .map(|()| None);
             }
             if self.check && page.pad() as usize != ctx.ksize {
                 self.report(
@@ -769,63 +793,88 @@ impl<'a, S: PageSource> Walker<'a, S> {
             acc.skipped = true;
             // The key order across the skipped part is unknown.
             acc.prev = None;
-            return Ok(());
+            return Ok(None);
         }
         match kind {
-            PageKind::Branch => self.branch(v, ctx, &page, level, bounds, acc),
+            PageKind::Branch => Ok(Some(Frame {
+                page,
+                level,
+                bounds,
+                next: 0,
+                prev_sep: None,
+            })),
             PageKind::Leaf2 => {
                 for i in 0..page.len() {
                     let key = match page.leaf2_key(i, ctx.ksize) {
                         Ok(k) => k,
-                        Err(e) => return self.soft(v, id, e),
+                        Err(e) => return self.soft(v, id, e).map(|()| None),
                     };
                     if self.check {
                         self.order(v, ctx, pgno, key, bounds, &mut acc.prev)?;
                     }
                 }
                 acc.counts.entries += page.len() as u64;
-                Ok(())
+                Ok(None)
             }
-            _ => self.leaf(v, ctx, &page, level, bounds, acc),
+            _ => self.leaf(v, ctx, &page, level, bounds, acc).map(|()| None),
         }
     }
 
-    fn branch<V: Visitor<'a>>(
+    /// Walks a tree from its root. Branch pages go on an explicit stack (at
+    /// most [`MAX_DEPTH`] of them), so a deep tree costs heap, not native
+    /// stack; only nested trees (main, named, dups: three at most) recurse.
+    fn descend<V: Visitor<'a>>(
         &mut self,
         v: &mut V,
         ctx: &Ctx<'a>,
-        page: &Page<'a>,
-        level: usize,
-        bounds: (Option<&'a [u8]>, Option<&'a [u8]>),
+        root: u64,
+        parent: Option<u64>,
         acc: &mut Acc<'a>,
     ) -> Result<()> {
-        let pgno = page.pgno();
-        let n = page.len();
-        let mut node = match page.node(0) {
-            Ok(node) => node,
-            Err(e) => return self.soft(v, ctx.id, e),
-        };
-        let mut low = bounds.0;
-        let mut prev_sep: Option<&'a [u8]> = None;
-        for i in 0..n {
-            // The next separator bounds this child from above.
-            let next = if i + 1 < n {
-                match page.node(i + 1) {
-                    Ok(nx) => Some(nx),
-                    Err(e) => return self.soft(v, ctx.id, e),
+        let mut stack: Vec<Frame<'a>> = Vec::new();
+        if let Some(f) = self.page(v, ctx, root, 0, parent, (None, None), acc)? {
+            stack.push(f);
+        }
+        while let Some(f) = stack.last_mut() {
+            let (page, i) = (f.page, f.next);
+            if i >= page.len() {
+                stack.pop();
+                continue;
+            }
+            f.next += 1;
+            let (level, bounds) = (f.level, f.bounds);
+            let nodes = page.node(i).and_then(|n| {
+                let next = if i + 1 < page.len() {
+                    Some(page.node(i + 1)?.key)
+                } else {
+                    None
+                };
+                Ok((n, next))
+            });
+            let (node, next) = match nodes {
+                Ok(x) => x,
+                Err(e) => {
+                    // The rest of this page cannot be trusted either.
+                    stack.pop();
+                    self.soft(v, ctx.id, e)?;
+                    continue;
                 }
-            } else {
-                None
             };
             if self.check && i > 0 {
-                self.order(v, ctx, pgno, node.key, bounds, &mut prev_sep)?;
-                low = Some(node.key);
+                let mut prev = f.prev_sep;
+                self.order(v, ctx, page.pgno(), node.key, bounds, &mut prev)?;
+                if let Some(f) = stack.last_mut() {
+                    f.prev_sep = prev;
+                }
             }
-            let high = next.map(|nx| nx.key).or(bounds.1);
-            self.page(v, ctx, node.child, level + 1, Some(pgno), (low, high), acc)?;
-            match next {
-                Some(nx) => node = nx,
-                None => break,
+            // The child's keys must lie in [this separator, next separator).
+            let low = if i == 0 { bounds.0 } else { Some(node.key) };
+            let high = next.or(bounds.1);
+            let pgno = page.pgno();
+            if let Some(f) =
+                self.page(v, ctx, node.child, level + 1, Some(pgno), (low, high), acc)?
+            {
+                stack.push(f);
             }
         }
         Ok(())
