@@ -1,7 +1,8 @@
 //! Writes the seed corpus: a few small environments written by C LMDB,
 //! each exercising different structures (named databases, dup sub-pages and
 //! sub-databases, DUPFIXED, integer keys, overflow values, a two-level tree,
-//! free pages). Run from the `fuzz` directory:
+//! free pages), plus a synthetic file with 512-byte pages and trees nested
+//! as deep as a reader allows. Run from the `fuzz` directory:
 //!
 //! ```text
 //! cargo run --release --features seeds --bin make_seeds
@@ -112,5 +113,10 @@ fn main() -> Result<()> {
         println!("{name}: {} bytes", data.len());
         std::fs::remove_dir_all(&dir).ok();
     }
+    // Not written by C LMDB: 512-byte pages and the deepest nesting, which
+    // C LMDB (using the OS page size) never produces in a small file.
+    let data = prunedb_fuzz::deepest_file();
+    std::fs::write(out.join("deepest"), &data).expect("write seed");
+    println!("deepest: {} bytes", data.len());
     Ok(())
 }
