@@ -94,12 +94,31 @@ impl<'t, S: PageSource + ?Sized> Cursor<'t, S> {
     /// Performs one cursor operation, as `mdb_cursor_get` does. `key` and
     /// `data` are the inputs of the SET and GET_BOTH families. Returns
     /// `Ok(None)` where LMDB returns `MDB_NOTFOUND`.
+    #[inline]
     pub fn get(
         &mut self,
         op: CursorOp,
         key: Option<&[u8]>,
         data: Option<&[u8]>,
     ) -> Result<Option<Entry<'t>>> {
+        // Scans: a step within the leaf of a database without dups needs
+        // none of the state machine below.
+        if self.sub.is_none() && matches!(op, CursorOp::Next | CursorOp::Prev) {
+            if let Some(page) = self.main.step_in_leaf(op == CursorOp::Next) {
+                if !page.is_leaf2() {
+                    let node = page.node(self.main.ki())?;
+                    if !node.flags.contains(NodeFlags::DUPDATA) {
+                        return Ok(Some((node.key, self.node_data(&node)?)));
+                    }
+                }
+                // Unusual leaves take the general path from the new index.
+                return match self.fetch(op == CursorOp::Prev) {
+                    Ok(e) => Ok(Some(e)),
+                    Err(Error::NotFound) => Ok(None),
+                    Err(e) => Err(e),
+                };
+            }
+        }
         match self.op(op, key, data) {
             Ok(e) => Ok(Some(e)),
             Err(Error::NotFound) => Ok(None),

@@ -304,8 +304,9 @@ impl<'t> TreeCursor<'t> {
         Ok(())
     }
 
-    /// Moves to the neighbouring leaf (`mdb_cursor_sibling`). On failure the
-    /// position is unchanged.
+    /// Moves to the neighbouring leaf (`mdb_cursor_sibling`). When there is
+    /// no neighbour the position is unchanged; when a page on the way fails
+    /// to load, the cursor is left unpositioned, as LMDB leaves it.
     pub(crate) fn sibling<S: PageSource + ?Sized>(
         &mut self,
         src: &'t S,
@@ -329,25 +330,55 @@ impl<'t> TreeCursor<'t> {
             }
             level -= 1;
         }
-        let mut ki = self.ki;
-        ki[level] = if right { ki[level] + 1 } else { ki[level] - 1 };
-        let mut pages = self.pages;
+        // The stack is updated in place (copying it cost more than the move
+        // itself on every leaf change of a scan).
+        self.ki[level] = if right {
+            self.ki[level] + 1
+        } else {
+            self.ki[level] - 1
+        };
         let mut l = level;
         while l + 1 < saved_top {
-            let parent = pages[l].ok_or(Error::InvalidArgument)?;
-            let child = parent.node(ki[l])?.child;
-            let page = self.load(src, child, l + 1)?;
-            pages[l + 1] = Some(page);
-            ki[l + 1] = if right {
+            let step = self.pages[l]
+                .ok_or(Error::InvalidArgument)
+                .and_then(|parent| parent.node(self.ki[l]))
+                .and_then(|node| self.load(src, node.child, l + 1));
+            let page = match step {
+                Ok(page) => page,
+                Err(e) => {
+                    self.flags = 0;
+                    return Err(e);
+                }
+            };
+            self.pages[l + 1] = Some(page);
+            self.ki[l + 1] = if right {
                 0
             } else {
                 page.len().saturating_sub(1)
             };
             l += 1;
         }
-        self.pages = pages;
-        self.ki = ki;
         Ok(())
+    }
+
+    /// Moves one entry within the current leaf, if that is all LMDB's NEXT
+    /// (or PREV) would do on a tree without dups: the cursor is positioned,
+    /// not at the end of the data, and the neighbour is on this leaf.
+    /// Returns the leaf; the caller reads the node, with its usual checks.
+    #[inline]
+    pub(crate) fn step_in_leaf(&mut self, forward: bool) -> Option<Page<'t>> {
+        if self.flags != C_INITIALIZED || self.snum == 0 {
+            return None;
+        }
+        let t = self.snum - 1;
+        let page = self.pages[t]?;
+        let ki = self.ki[t];
+        let to = if forward { ki + 1 } else { ki.checked_sub(1)? };
+        if to >= page.len() {
+            return None;
+        }
+        self.ki[t] = to;
+        Some(page)
     }
 
     /// The key at the current index of the leaf.
