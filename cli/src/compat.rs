@@ -126,13 +126,26 @@ pub struct Opened {
 }
 
 /// Opens the environment at `path` read-only, failing with the code
-/// `mdb_env_open(MDB_RDONLY)` would return.
+/// `mdb_env_open(MDB_RDONLY)` would return. The read takes a slot in the
+/// reader table, so a live writer cannot reuse the pages it reads.
 pub fn open(path: &OsStr, nosubdir: bool) -> Result<Opened, i32> {
+    open_with(path, nosubdir, EnvFlags::empty())
+}
+
+/// Opens the environment for `stat`, which reads only meta pages and
+/// database records, without a reader slot: taking one would raise the
+/// table's high-water mark that `stat -e` reports, and the report must be
+/// the table as `mdb_stat` would find it.
+pub fn open_for_stat(path: &OsStr, nosubdir: bool) -> Result<Opened, i32> {
+    open_with(path, nosubdir, EnvFlags::NOLOCK)
+}
+
+fn open_with(path: &OsStr, nosubdir: bool, extra: EnvFlags) -> Result<Opened, i32> {
     let path = Path::new(path);
     let flags = if nosubdir {
-        EnvFlags::NOSUBDIR
+        EnvFlags::NOSUBDIR | extra
     } else {
-        EnvFlags::empty()
+        extra
     };
     let (data, lock) = env_paths(path, flags);
     // LMDB opens (creating if needed) the lock file before the data file,

@@ -68,7 +68,7 @@ pub fn run(prog: &str, args: &[OsString], out: &mut impl Write) -> io::Result<i3
         return Ok(usage(prog));
     };
 
-    let opened = match compat::open(envname, nosubdir) {
+    let opened = match compat::open_for_stat(envname, nosubdir) {
         Ok(o) => o,
         Err(rc) => {
             eprintln!("mdb_env_open failed, error {rc} {}", strerror(rc));

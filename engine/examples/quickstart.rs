@@ -6,7 +6,7 @@
 //! mdb_stat -a target/demo-env   # or: cargo run -p prunedb -- stat -a target/demo-env
 //! ```
 
-use prunedb_engine::{DbFlags, Env, Iterate, PutFlags, ReadTxn, Result};
+use prunedb_engine::{DbFlags, Env, Iterate, PutFlags, Result};
 
 fn main() -> Result<()> {
     let dir = std::env::args()

@@ -40,6 +40,14 @@ pub enum Error {
         /// What was wrong with it.
         what: &'static str,
     },
+    /// `MDB_MAP_RESIZED`: another process grew the map beyond this handle's;
+    /// call `Env::set_map_size(0)` with no transaction running.
+    MapResized,
+    /// The environment is already open in this process with other flags.
+    /// One process keeps one handle per environment (opening it again with
+    /// the same flags shares that handle), because POSIX record locks
+    /// belong to the process and closing any descriptor drops them all.
+    AlreadyOpen,
     /// `EINVAL`: an argument was not valid for the operation or state.
     InvalidArgument,
     /// `EACCES`: the environment is read-only.
@@ -65,6 +73,8 @@ impl Error {
             Error::BadTxn => -30782,
             Error::BadValSize => -30781,
             Error::BadDbi => -30780,
+            Error::MapResized => -30785,
+            Error::AlreadyOpen => 16,
             Error::InvalidArgument => 22,
             Error::ReadOnly => 13,
             Error::Io(e) => *e,
@@ -109,6 +119,8 @@ impl fmt::Display for Error {
                     "MDB_CORRUPTED: Located page was wrong type (page {pgno}: {what})"
                 )
             }
+            Error::MapResized => f.write_str("MDB_MAP_RESIZED: Database contents grew beyond environment mapsize"),
+            Error::AlreadyOpen => f.write_str("Device or resource busy (environment already open in this process with other flags)"),
             Error::InvalidArgument => f.write_str("Invalid argument"),
             Error::ReadOnly => f.write_str("Permission denied (read-only environment)"),
             Error::Io(e) => write!(f, "I/O error (errno {e})"),

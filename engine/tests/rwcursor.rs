@@ -3,7 +3,11 @@
 use prunedb_engine::{CursorOp, DbFlags, Env, Error, Iterate, PutFlags, ReadTxn};
 
 fn env(dir: &std::path::Path) -> Env {
-    Env::builder().max_dbs(4).map_size(32 << 20).open(dir).expect("open")
+    Env::builder()
+        .max_dbs(4)
+        .map_size(32 << 20)
+        .open(dir)
+        .expect("open")
 }
 
 #[test]
@@ -14,8 +18,13 @@ fn delete_while_iterating_visits_every_item_once() {
     let db = txn.create_db(Some("d"), DbFlags::DUPSORT).expect("db");
     for k in 0..50u32 {
         for v in 0..(k % 5 + 1) {
-            txn.put(db, format!("k{k:03}").as_bytes(), format!("v{v}").as_bytes(), PutFlags::empty())
-                .expect("put");
+            txn.put(
+                db,
+                format!("k{k:03}").as_bytes(),
+                format!("v{v}").as_bytes(),
+                PutFlags::empty(),
+            )
+            .expect("put");
         }
     }
     let mut seen = 0;
@@ -37,7 +46,10 @@ fn delete_while_iterating_visits_every_item_once() {
     }
     assert_eq!(seen, (0..50u32).map(|k| k % 5 + 1).sum::<u32>());
     assert_eq!(txn.stat(db).expect("stat").entries, kept);
-    assert!(txn.iter(db).expect("iter").all(|e| e.expect("entry").1 != b"v0"));
+    assert!(txn
+        .iter(db)
+        .expect("iter")
+        .all(|e| e.expect("entry").1 != b"v0"));
     txn.commit().expect("commit");
 }
 
@@ -52,9 +64,16 @@ fn put_current_replaces_the_value_under_the_cursor() {
     {
         let mut c = txn.cursor_mut(db).expect("cursor");
         c.get(CursorOp::Last, None, None).expect("last");
-        c.put(b"b", &[7u8; 5000], PutFlags::CURRENT).expect("current");
-        assert_eq!(c.put(b"a", b"x", PutFlags::CURRENT), Err(Error::InvalidArgument));
-        let (k, v) = c.get(CursorOp::GetCurrent, None, None).expect("cur").expect("some");
+        c.put(b"b", &[7u8; 5000], PutFlags::CURRENT)
+            .expect("current");
+        assert_eq!(
+            c.put(b"a", b"x", PutFlags::CURRENT),
+            Err(Error::InvalidArgument)
+        );
+        let (k, v) = c
+            .get(CursorOp::GetCurrent, None, None)
+            .expect("cur")
+            .expect("some");
         assert_eq!((k, v.len()), (&b"b"[..], 5000));
     }
     assert_eq!(txn.get(db, b"b").expect("get").map(<[u8]>::len), Some(5000));
@@ -67,12 +86,16 @@ fn multiple_stores_fixed_values_and_reads_them_back_in_pages() {
     let env = env(dir.path());
     let mut txn = env.write_txn().expect("txn");
     let db = txn
-        .create_db(Some("f"), DbFlags::DUPSORT | DbFlags::DUPFIXED | DbFlags::INTEGERDUP)
+        .create_db(
+            Some("f"),
+            DbFlags::DUPSORT | DbFlags::DUPFIXED | DbFlags::INTEGERDUP,
+        )
         .expect("db");
     let vals: Vec<u8> = (0..3000u32).rev().flat_map(|v| v.to_le_bytes()).collect();
     let n = {
         let mut c = txn.cursor_mut(db).expect("cursor");
-        c.put_multiple(b"key", &vals, 4, PutFlags::empty()).expect("multiple")
+        c.put_multiple(b"key", &vals, 4, PutFlags::empty())
+            .expect("multiple")
     };
     assert_eq!(n, 3000);
     txn.commit().expect("commit");
@@ -84,7 +107,11 @@ fn multiple_stores_fixed_values_and_reads_them_back_in_pages() {
     let mut all = Vec::new();
     let mut op = CursorOp::GetMultiple;
     while let Some((_, chunk)) = c.get(op, None, None).expect("multiple") {
-        all.extend(chunk.chunks_exact(4).map(|b| u32::from_le_bytes(b.try_into().expect("4"))));
+        all.extend(
+            chunk
+                .chunks_exact(4)
+                .map(|b| u32::from_le_bytes(b.try_into().expect("4"))),
+        );
         op = CursorOp::NextMultiple;
     }
     assert_eq!(all, (0..3000u32).collect::<Vec<_>>());

@@ -18,6 +18,10 @@ use crate::format::{
 pub trait PageStore: PageSource {
     /// Makes page `pgno` writable, copying it to a new page number if it is
     /// not yet dirty in this transaction; returns the writable number.
+    ///
+    /// A page it copies must first pass [`check_nodes`]: the write path
+    /// edits dirty pages with unchecked offsets and does not check them
+    /// again.
     fn touch(&mut self, pgno: u64) -> Result<u64>;
     /// The bytes of a dirty page (or run of `count` pages).
     fn page_mut(&mut self, pgno: u64) -> Result<&mut [u8]>;
@@ -106,16 +110,67 @@ enum NewNode {
     Leaf2(Vec<u8>),
 }
 
-fn validated<S: PageSource + ?Sized>(s: &S, pgno: u64) -> Result<Page<'_>> {
-    let page = s.tree_page(pgno)?;
-    // Every node must lie inside the page before the write path edits it
-    // with unchecked offsets.
-    if !page.is_leaf2() {
-        for i in 0..page.len() {
-            page.node(i)?;
-        }
+/// Checks that every node of `page` lies inside it, as the write path's
+/// unchecked edits of a dirty copy of it need.
+///
+/// The same checks as [`Page::node`] makes of each node, in one tight pass:
+/// this runs for every page a write transaction copies.
+pub fn check_nodes(page: &Page<'_>) -> Result<()> {
+    if page.is_leaf2() {
+        return Ok(());
     }
-    Ok(page)
+    let b = page.bytes();
+    let lower = page.lower();
+    let branch = page.is_branch();
+    let u16_at = |o: usize| {
+        b.get(o..o + 2)
+            .map(|x| u16::from_le_bytes([x[0], x[1]]) as usize)
+    };
+    let node_ok = |i: usize| -> Option<()> {
+        let off = u16_at(PAGE_HEADER_SIZE + 2 * i)?;
+        if off < lower {
+            return None;
+        }
+        let h = b.get(off..off + NODE_HEADER_SIZE)?;
+        let ksize = u16::from_le_bytes([h[6], h[7]]) as usize;
+        let vlen = if branch {
+            0
+        } else if u16::from_le_bytes([h[4], h[5]]) & NodeFlags::BIGDATA.0 != 0 {
+            8
+        } else {
+            u16::from_le_bytes([h[0], h[1]]) as usize
+                | (u16::from_le_bytes([h[2], h[3]]) as usize) << 16
+        };
+        let end = (off + NODE_HEADER_SIZE + ksize).checked_add(vlen)?;
+        (end <= b.len()).then_some(())
+    };
+    match (0..page.len()).all(|i| node_ok(i).is_some()) {
+        true => Ok(()),
+        false => Err(Error::corrupted(page.pgno(), "node out of bounds")),
+    }
+}
+
+/// The key of node `i` of a branch or leaf (not LEAF2) page, or `None` if
+/// it lies outside the page. Lighter than [`Page::node`], which also
+/// checks the value: a binary search needs only keys, and pages are fully
+/// checked before they are edited.
+#[inline]
+fn node_key<'a>(b: &'a [u8], i: usize) -> Option<&'a [u8]> {
+    let p = PAGE_HEADER_SIZE + 2 * i;
+    let off = u16::from_le_bytes(b.get(p..p + 2)?.try_into().ok()?) as usize;
+    let h = b.get(off..off + NODE_HEADER_SIZE)?;
+    let ksize = u16::from_le_bytes([h[6], h[7]]) as usize;
+    b.get(off + NODE_HEADER_SIZE..off + NODE_HEADER_SIZE + ksize)
+}
+
+/// A tree page, read through the checked accessors of [`Page`]. Its nodes
+/// are not all checked here, which would cost a pass over the page on
+/// every descent: only dirty pages are edited, and a page becomes dirty
+/// either built by this code or copied by [`PageStore::touch`], which
+/// checks it once.
+#[inline]
+fn validated<S: PageSource + ?Sized>(s: &S, pgno: u64) -> Result<Page<'_>> {
+    s.tree_page(pgno)
 }
 
 /// Descends to the leaf where `key` belongs (`mdb_page_search` +
@@ -153,9 +208,14 @@ fn search<S: PageStore + ?Sized>(s: &S, t: &TreeRef<'_>, key: &[u8]) -> Result<(
 fn node_search(page: &Page<'_>, key: &[u8], cmp: Cmp, ksize: usize) -> Result<(usize, bool)> {
     let n = page.len();
     let (mut lo, mut hi) = (if page.is_leaf() { 0 } else { 1 }, n);
+    let (leaf2, bytes) = (page.is_leaf2(), page.bytes());
     while lo < hi {
         let mid = (lo + hi) / 2;
-        let k = super::tree::key_of(page, mid, ksize)?;
+        let k = if leaf2 {
+            page.leaf2_key(mid, ksize)?
+        } else {
+            node_key(bytes, mid).ok_or(Error::corrupted(page.pgno(), "node out of bounds"))?
+        };
         match cmp.compare(key, k) {
             Ordering::Equal => return Ok((mid, true)),
             Ordering::Greater => lo = mid + 1,

@@ -1,6 +1,7 @@
 //! The environment: files, the memory map, and read transactions over it.
 
 mod copy;
+mod lock;
 pub mod lockfile;
 mod mmap;
 mod rwcursor;
@@ -167,6 +168,9 @@ struct EnvInner {
     dbis: Mutex<Vec<Option<Vec<u8>>>>,
     /// Held by the one write transaction.
     writer: Mutex<()>,
+    /// The shared lock file, unless opened with NOLOCK (or read-only where
+    /// the lock file cannot be written).
+    lock: Option<lock::LockFile>,
     /// Snapshots read by this process's live read transactions, with counts.
     readers: Mutex<std::collections::BTreeMap<u64, usize>>,
 }
@@ -257,7 +261,22 @@ impl Env {
     }
 
     fn open_with(path: &Path, opts: EnvBuilder) -> Result<Env> {
-        let (data_path, _lock_path) = env_paths(path, opts.flags);
+        // One process must hold one handle per environment: POSIX record
+        // locks belong to the process, and closing any descriptor of the
+        // lock file would drop them all. A second open shares the first.
+        let mut open_envs = OPEN_ENVS.lock().map_err(|_| Error::BadTxn)?;
+        open_envs.retain(|(_, w)| w.strong_count() > 0);
+        let (data_path, lock_path) = env_paths(path, opts.flags);
+        if let Ok(md) = std::fs::metadata(&data_path) {
+            use std::os::unix::fs::MetadataExt;
+            let id = (md.dev(), md.ino());
+            if let Some(inner) = open_envs.iter().find(|(k, _)| *k == id).and_then(|(_, w)| w.upgrade()) {
+                if inner.flags != opts.flags {
+                    return Err(Error::AlreadyOpen);
+                }
+                return Ok(Env { inner });
+            }
+        }
         let read_only = opts.flags.contains(EnvFlags::RDONLY);
         let file = OpenOptions::new()
             .read(true)
@@ -276,7 +295,21 @@ impl Env {
         let map_size = opts.map_size.unwrap_or(0).max(meta.map_size).max(len);
         let map_len = usize::try_from(map_size).map_err(|_| Error::InvalidArgument)?;
         let map = Mmap::map(&file, map_len)?;
-        Ok(Env {
+        let lock = if opts.flags.contains(EnvFlags::NOLOCK) {
+            None
+        } else {
+            match lock::LockFile::open(&lock_path, opts.max_readers) {
+                // Read the metas again: a writer may have committed before
+                // we held our share of the lock.
+                Ok(opened) => {
+                    let (now, _) = read_metas(|off, buf| file.read_exact_at(buf, off).is_ok())?;
+                    Some(opened.finish(now.txnid)?)
+                }
+                Err(Error::Io(e)) if read_only && (e == libc::EACCES || e == libc::EROFS) => None,
+                Err(e) => return Err(e),
+            }
+        };
+        let env = Env {
             inner: Arc::new(EnvInner {
                 path: path.to_path_buf(),
                 flags: opts.flags,
@@ -289,9 +322,16 @@ impl Env {
                 file_len: AtomicU64::new(len),
                 dbis: Mutex::new(vec![None, None]),
                 writer: Mutex::new(()),
+                lock,
                 readers: Mutex::new(Default::default()),
             }),
-        })
+        };
+        {
+            use std::os::unix::fs::MetadataExt;
+            let md = env.inner.file.metadata()?;
+            open_envs.push(((md.dev(), md.ino()), Arc::downgrade(&env.inner)));
+        }
+        Ok(env)
     }
 
     /// The path the environment was opened with.
@@ -346,8 +386,14 @@ impl Env {
             map_size: self.inner.map_size,
             last_pgno: meta.last_pgno,
             last_txnid: meta.txnid,
-            max_readers: lock.map_or(self.inner.max_readers, |h| h.max_readers),
-            num_readers: lock.map_or(0, |h| h.num_readers),
+            max_readers: match &self.inner.lock {
+                Some(l) => l.max_readers(),
+                None => lock.map_or(self.inner.max_readers, |h| h.max_readers),
+            },
+            num_readers: match &self.inner.lock {
+                Some(l) => l.num_readers(),
+                None => lock.map_or(0, |h| h.num_readers),
+            },
         })
     }
 
@@ -373,12 +419,30 @@ impl Env {
     pub fn read_txn(&self) -> Result<RoTxn<'_>> {
         // Reading the meta and registering its txnid under one lock keeps a
         // writer from reclaiming the snapshot's pages in between.
-        let meta = {
-            let mut readers = self.inner.readers.lock().map_err(|_| Error::BadTxn)?;
-            let meta = self.current_meta()?;
-            meta.validate(meta.txnid & 1)?;
-            *readers.entry(meta.txnid).or_insert(0) += 1;
-            meta
+        let (meta, reader) = match &self.inner.lock {
+            Some(lock) => {
+                // Publish the snapshot in a reader slot before reading its
+                // meta, so no writer can reclaim its pages in between.
+                let slot = lock.acquire_slot()?;
+                let pinned = lock.pin(slot);
+                let meta = match self.current_meta().and_then(|m| self.check_meta(m)) {
+                    Ok(m) => m,
+                    Err(e) => {
+                        lock.release_slot(slot);
+                        return Err(e);
+                    }
+                };
+                if meta.txnid < pinned {
+                    lock.set_slot(slot, meta.txnid);
+                }
+                (meta, Reader::Slot(slot))
+            }
+            None => {
+                let mut readers = self.inner.readers.lock().map_err(|_| Error::BadTxn)?;
+                let meta = self.check_meta(self.current_meta()?)?;
+                *readers.entry(meta.txnid).or_insert(0) += 1;
+                (meta, Reader::Local)
+            }
         };
         let ps = self.inner.page_size as u64;
         let need = meta.last_pgno.saturating_add(1).saturating_mul(ps);
@@ -396,6 +460,7 @@ impl Env {
             env: self,
             snap: Snapshot::new(meta, src),
             dbs: core::cell::RefCell::new(Vec::new()),
+            reader,
         })
     }
 
@@ -404,16 +469,25 @@ impl Env {
         if self.read_only() {
             return Err(Error::ReadOnly);
         }
-        let lock = self.inner.writer.lock().map_err(|_| Error::BadTxn)?;
+        let local = self.inner.writer.lock().map_err(|_| Error::BadTxn)?;
+        let file = match &self.inner.lock {
+            Some(l) => Some(l.lock_writer()?),
+            None => None,
+        };
+        let lock = WriteLocks { _file: file, _local: local };
         let (meta, oldest) = {
             let readers = self.inner.readers.lock().map_err(|_| Error::BadTxn)?;
-            let meta = self.current_meta()?;
+            let meta = self.check_meta(self.current_meta()?)?;
             let oldest = readers
                 .keys()
                 .next()
                 .copied()
                 .unwrap_or(meta.txnid)
                 .min(meta.txnid);
+            let oldest = match &self.inner.lock {
+                Some(l) => l.oldest(oldest),
+                None => oldest,
+            };
             (meta, oldest)
         };
         meta.validate(meta.txnid & 1)?;
@@ -459,15 +533,20 @@ impl Env {
     /// handle must have been dropped. A size of 0 takes the size in use,
     /// rounded up to the current data.
     pub fn set_map_size(&mut self, size: u64) -> Result<()> {
-        let inner = Arc::get_mut(&mut self.inner).ok_or(Error::BadTxn)?;
-        let len = inner.file.metadata()?.len();
-        let size = if size == 0 { inner.map_size } else { size }.max(len);
-        let ps = inner.page_size as u64;
-        let size = size.div_ceil(ps) * ps;
-        let map_len = usize::try_from(size).map_err(|_| Error::InvalidArgument)?;
-        inner.map = Mmap::map(&inner.file, map_len)?;
-        inner.map_size = size;
-        Ok(())
+        // The registry's weak reference would keep `get_mut` from seeing
+        // that this handle is the only one: take it out while remapping.
+        let mut open_envs = OPEN_ENVS.lock().map_err(|_| Error::BadTxn)?;
+        let me = Arc::as_ptr(&self.inner);
+        let at = open_envs.iter().position(|(_, w)| std::ptr::eq(w.as_ptr(), me));
+        let entry = at.map(|i| open_envs.swap_remove(i).0);
+        let result = match Arc::get_mut(&mut self.inner) {
+            Some(inner) => remap(inner, size),
+            None => Err(Error::BadTxn),
+        };
+        if let Some(id) = entry {
+            open_envs.push((id, Arc::downgrade(&self.inner)));
+        }
+        result
     }
 
     fn dbi_names(&self) -> Vec<Option<Vec<u8>>> {
@@ -482,14 +561,32 @@ impl Env {
     /// as the environment's flags ask.
     fn write_commit(
         &self,
-        dirty: &std::collections::HashMap<u64, Box<[u8]>>,
+        dirty: &write::DirtyPages,
         meta: &Meta,
     ) -> Result<()> {
         let ps = self.inner.page_size as u64;
         let mut pgnos: Vec<u64> = dirty.keys().copied().collect();
         pgnos.sort_unstable();
-        for pgno in pgnos {
-            self.inner.file.write_all_at(&dirty[&pgno], pgno * ps)?;
+        // Runs of adjacent pages go out in one vectored write, as LMDB's
+        // `mdb_page_flush` batches them into `pwritev`: one system call per
+        // run instead of one per page.
+        let mut run: Vec<std::io::IoSlice<'_>> = Vec::with_capacity(WRITE_BATCH);
+        let mut i = 0;
+        while i < pgnos.len() {
+            let start = pgnos[i];
+            let mut next = start;
+            run.clear();
+            while i < pgnos.len() && pgnos[i] == next && run.len() < WRITE_BATCH {
+                let bytes = &dirty[&pgnos[i]];
+                run.push(std::io::IoSlice::new(bytes));
+                next += (bytes.len() as u64).div_ceil(ps).max(1);
+                i += 1;
+            }
+            if run.len() == 1 {
+                self.inner.file.write_all_at(&run[0], start * ps)?;
+            } else {
+                write_all_vectored_at(&self.inner.file, &mut run, start * ps)?;
+            }
         }
         let flags = self.inner.flags;
         if !self.lazy_sync() {
@@ -502,7 +599,31 @@ impl Env {
         }
         let len = self.inner.file.metadata()?.len();
         self.inner.file_len.fetch_max(len, Ordering::AcqRel);
+        if let Some(l) = &self.inner.lock {
+            l.set_txnid(meta.txnid);
+        }
         Ok(())
+    }
+
+    /// Validates a meta page before a transaction uses it, and checks that
+    /// its pages fit this handle's map: another process may have grown the
+    /// map (`MDB_MAP_RESIZED`; call [`Env::set_map_size`] with 0).
+    fn check_meta(&self, meta: Meta) -> Result<Meta> {
+        meta.validate(meta.txnid & 1)?;
+        let end = meta.last_pgno.saturating_add(1).saturating_mul(self.inner.page_size as u64);
+        if end > self.inner.map_size {
+            return Err(Error::MapResized);
+        }
+        Ok(meta)
+    }
+
+    /// Frees the reader slots of processes that died (`mdb_reader_check`).
+    /// Returns how many slots were freed.
+    pub fn reader_check(&self) -> Result<usize> {
+        match &self.inner.lock {
+            Some(l) => l.reader_check(),
+            None => Ok(0),
+        }
     }
 
     fn dbi_for(&self, name: Option<&[u8]>) -> Result<Database> {
@@ -528,6 +649,32 @@ impl Env {
             .and_then(|n| n.clone())
             .ok_or(Error::BadDbi)
     }
+}
+
+/// Most pages written by one system call at commit (LMDB's
+/// `MDB_COMMIT_PAGES`).
+const WRITE_BATCH: usize = 64;
+
+/// Writes all of `bufs` at `offset`, through the file position: std has
+/// no stable positional vectored write. Only the writer, which holds the
+/// write lock, uses the position; every other access is positional.
+fn write_all_vectored_at(
+    file: &File,
+    mut bufs: &mut [std::io::IoSlice<'_>],
+    offset: u64,
+) -> std::io::Result<()> {
+    use std::io::{Seek, SeekFrom, Write};
+    let mut f = file;
+    f.seek(SeekFrom::Start(offset))?;
+    while !bufs.is_empty() {
+        match f.write_vectored(bufs) {
+            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
+            Ok(n) => std::io::IoSlice::advance_slices(&mut bufs, n),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
 }
 
 /// Pages of the memory map, bounded by the snapshot's last page and the
@@ -611,16 +758,58 @@ impl<'env> ReadTxn for RoTxn<'env> {
     }
 }
 
+/// How a read transaction keeps writers off its pages.
+enum Reader {
+    /// A slot of the shared reader table.
+    Slot(u32),
+    /// This process's own registry (no lock file).
+    Local,
+}
+
+/// The locks a write transaction holds: this process's, then the shared
+/// writer mutex of the lock file.
+pub(crate) struct WriteLocks<'env> {
+    _file: Option<lock::WriterLock<'env>>,
+    _local: std::sync::MutexGuard<'env, ()>,
+}
+
+/// Maps the data file anew at `size` bytes (0: the larger of the size in
+/// use and the one the newest meta page records).
+fn remap(inner: &mut EnvInner, size: u64) -> Result<()> {
+    let len = inner.file.metadata()?.len();
+    let recorded = read_metas(|off, buf| inner.map.read_volatile(off as usize, buf))
+        .map(|(m, _)| m.map_size)
+        .unwrap_or(0);
+    let size = if size == 0 { inner.map_size.max(recorded) } else { size }.max(len);
+    let ps = inner.page_size as u64;
+    let size = size.div_ceil(ps) * ps;
+    let map_len = usize::try_from(size).map_err(|_| Error::InvalidArgument)?;
+    inner.map = Mmap::map(&inner.file, map_len)?;
+    inner.map_size = size;
+    Ok(())
+}
+
+/// A data file's identity: device and inode.
+type FileId = (u64, u64);
+
+/// Environments open in this process, by data file identity.
+static OPEN_ENVS: Mutex<Vec<(FileId, std::sync::Weak<EnvInner>)>> = Mutex::new(Vec::new());
+
 /// A read-only transaction: a consistent snapshot of the environment.
 pub struct RoTxn<'env> {
     env: &'env Env,
     snap: Snapshot<MapSource<'env>>,
     /// Records of the databases used in this transaction, by dbi.
     dbs: core::cell::RefCell<Vec<Option<DbRecord>>>,
+    reader: Reader,
 }
 
 impl Drop for RoTxn<'_> {
     fn drop(&mut self) {
+        if let (Reader::Slot(slot), Some(lock)) = (&self.reader, &self.env.inner.lock) {
+            lock.release_slot(*slot);
+            return;
+        }
         if let Ok(mut readers) = self.env.inner.readers.lock() {
             let id = self.snap.txnid();
             if let Some(n) = readers.get_mut(&id) {

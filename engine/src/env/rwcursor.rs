@@ -30,7 +30,13 @@ pub struct RwCursor<'t, 'env> {
 impl<'t, 'env> RwCursor<'t, 'env> {
     pub(super) fn new(txn: &'t mut RwTxn<'env>, db: Database) -> Result<Self> {
         txn.db_record(db)?;
-        Ok(RwCursor { txn, db, pos: None, deleted: false, eof: false })
+        Ok(RwCursor {
+            txn,
+            db,
+            pos: None,
+            deleted: false,
+            eof: false,
+        })
     }
 
     fn flags(&self) -> Result<DbFlags> {
@@ -56,10 +62,21 @@ impl<'t, 'env> RwCursor<'t, 'env> {
 
     /// Performs one cursor operation (`mdb_cursor_get`); `Ok(None)` for
     /// `MDB_NOTFOUND`.
-    pub fn get(&mut self, op: CursorOp, key: Option<&[u8]>, data: Option<&[u8]>) -> Result<Option<Entry<'_>>> {
+    pub fn get(
+        &mut self,
+        op: CursorOp,
+        key: Option<&[u8]>,
+        data: Option<&[u8]>,
+    ) -> Result<Option<Entry<'_>>> {
         use CursorOp::*;
-        let relative = !matches!(op, First | Last | Set | SetKey | SetRange | GetBoth | GetBothRange);
-        if relative && self.pos.is_none() && !matches!(op, Next | Prev | NextNoDup | PrevNoDup | NextDup | PrevDup) {
+        let relative = !matches!(
+            op,
+            First | Last | Set | SetKey | SetRange | GetBoth | GetBothRange
+        );
+        if relative
+            && self.pos.is_none()
+            && !matches!(op, Next | Prev | NextNoDup | PrevNoDup | NextDup | PrevDup)
+        {
             return Err(Error::InvalidArgument);
         }
         if self.deleted && matches!(op, Next | NextDup | NextNoDup | GetCurrent) {
@@ -78,10 +95,17 @@ impl<'t, 'env> RwCursor<'t, 'env> {
             return Ok(None);
         }
         let (found, multiple_last) = {
-            let mut c = if relative { self.restore()? } else { self.txn.cursor(self.db)? };
+            let mut c = if relative {
+                self.restore()?
+            } else {
+                self.txn.cursor(self.db)?
+            };
             let got = c.get(op, key, data)?;
             let last = match (op, got) {
-                (GetMultiple | NextMultiple | PrevMultiple, Some((_, v))) => c.get(GetCurrent, None, None)?.map(|(_, cur)| cur.to_vec()).or(Some(v.to_vec())),
+                (GetMultiple | NextMultiple | PrevMultiple, Some((_, v))) => c
+                    .get(GetCurrent, None, None)?
+                    .map(|(_, cur)| cur.to_vec())
+                    .or(Some(v.to_vec())),
                 _ => None,
             };
             (got.map(|(k, v)| (k.to_vec(), v.to_vec())), last)
@@ -91,7 +115,11 @@ impl<'t, 'env> RwCursor<'t, 'env> {
             Some((k, v)) => {
                 self.eof = false;
                 let stored = multiple_last.unwrap_or_else(|| v.clone());
-                let key = if k.is_empty() { self.pos.as_ref().map(|p| p.0.clone()).unwrap_or(k) } else { k };
+                let key = if k.is_empty() {
+                    self.pos.as_ref().map(|p| p.0.clone()).unwrap_or(k)
+                } else {
+                    k
+                };
                 self.pos = Some((key.clone(), stored));
                 let _ = v;
                 self.entry_for(op, key)
@@ -113,7 +141,10 @@ impl<'t, 'env> RwCursor<'t, 'env> {
 
     /// The entry for the current position, borrowed from the transaction.
     fn entry_for(&mut self, op: CursorOp, _key: Vec<u8>) -> Result<Option<Entry<'_>>> {
-        let multiple = matches!(op, CursorOp::GetMultiple | CursorOp::NextMultiple | CursorOp::PrevMultiple);
+        let multiple = matches!(
+            op,
+            CursorOp::GetMultiple | CursorOp::NextMultiple | CursorOp::PrevMultiple
+        );
         let c = self.restore()?;
         let mut c = c;
         if multiple {
@@ -157,7 +188,13 @@ impl<'t, 'env> RwCursor<'t, 'env> {
     /// Stores several values of one key of a DUPFIXED database
     /// (`MDB_MULTIPLE`): `values` holds them back to back, each `size`
     /// bytes. Returns how many were stored.
-    pub fn put_multiple(&mut self, key: &[u8], values: &[u8], size: usize, flags: PutFlags) -> Result<usize> {
+    pub fn put_multiple(
+        &mut self,
+        key: &[u8],
+        values: &[u8],
+        size: usize,
+        flags: PutFlags,
+    ) -> Result<usize> {
         if !self.flags()?.contains(DbFlags::DUPFIXED) || size == 0 || values.len() % size != 0 {
             return Err(Error::InvalidArgument);
         }

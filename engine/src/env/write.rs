@@ -2,13 +2,40 @@
 //! protocol (data pages, sync, then the meta page at `txnid & 1`).
 
 use std::collections::{BTreeSet, HashMap};
-use std::sync::MutexGuard;
+use std::hash::{BuildHasherDefault, Hasher};
 
 use super::{Database, Env};
-use crate::btree::write::{PageStore, PutFlags, Writer};
+use crate::btree::write::{check_nodes, PageStore, PutFlags, Writer};
 use crate::btree::{Cursor, CursorOp, PageSource};
 use crate::error::{Error, Result};
 use crate::format::{DbFlags, DbRecord, Meta, NodeFlags, FREE_DBI, MAIN_DBI};
+
+/// Hashes page numbers for the dirty-page map: one multiplication
+/// (Fibonacci hashing) instead of SipHash, which dominated lookups on the
+/// write path. Page numbers are dense integers, which this spreads evenly;
+/// a hostile free list can at worst make lookups slow, never wrong.
+#[derive(Clone, Copy, Default)]
+pub(crate) struct PgnoHasher(u64);
+
+impl Hasher for PgnoHasher {
+    #[inline]
+    fn write(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.0 = (self.0.rotate_left(8) ^ b as u64).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+        }
+    }
+    #[inline]
+    fn write_u64(&mut self, n: u64) {
+        self.0 = (self.0 ^ n).wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    }
+    #[inline]
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+/// Dirty pages by first page number.
+pub(crate) type DirtyPages = HashMap<u64, Box<[u8]>, BuildHasherDefault<PgnoHasher>>;
 
 /// The page state of a write transaction: its dirty pages over the map,
 /// and the free-page bookkeeping.
@@ -18,7 +45,7 @@ pub struct WriteState<'env> {
     page_size: usize,
     /// Pages written by this transaction, by first page number; overflow
     /// runs are one entry.
-    dirty: HashMap<u64, Box<[u8]>>,
+    dirty: DirtyPages,
     /// First page number never used.
     next_pgno: u64,
     /// Largest page number the map can hold, plus one.
@@ -159,11 +186,20 @@ impl PageStore for WriteState<'_> {
         if self.dirty.contains_key(&pgno) {
             return Ok(pgno);
         }
-        let copy: Box<[u8]> = self.pages(pgno, 1)?.into();
+        check_nodes(&self.tree_page(pgno)?)?;
+        // A clean page is the map's: its bytes outlive this borrow of
+        // `self`, so they go straight into the new dirty page.
+        let map = self.map;
+        let ps = self.page_size;
+        let src = usize::try_from(pgno)
+            .ok()
+            .and_then(|p| p.checked_mul(ps))
+            .and_then(|off| map.get(off..off.checked_add(ps)?))
+            .ok_or(Error::corrupted(pgno, "page beyond the snapshot"))?;
         let new = self.alloc(1)?;
-        let mut copy = copy;
+        let copy = self.page_mut(new)?;
+        copy.copy_from_slice(src);
         copy[0..8].copy_from_slice(&new.to_le_bytes());
-        self.dirty.insert(new, copy);
         self.free(pgno, 1);
         Ok(new)
     }
@@ -244,7 +280,7 @@ struct DbState {
 /// may have moved.
 pub struct RwTxn<'env> {
     env: &'env Env,
-    _lock: MutexGuard<'env, ()>,
+    _lock: super::WriteLocks<'env>,
     txnid: u64,
     base: Meta,
     state: WriteState<'env>,
@@ -256,7 +292,7 @@ pub struct RwTxn<'env> {
 impl<'env> RwTxn<'env> {
     pub(super) fn begin(
         env: &'env Env,
-        lock: MutexGuard<'env, ()>,
+        lock: super::WriteLocks<'env>,
         meta: Meta,
         map: &'env [u8],
         oldest: u64,
@@ -265,7 +301,7 @@ impl<'env> RwTxn<'env> {
         let state = WriteState {
             map,
             page_size: env.page_size(),
-            dirty: HashMap::new(),
+            dirty: DirtyPages::default(),
             next_pgno: meta.last_pgno + 1,
             max_pgno: env.map_size() / ps,
             free_pgs: Vec::new(),
