@@ -30,7 +30,7 @@ pub use snapshot::{Snapshot, Stat};
 pub use env::CopyFlags;
 #[cfg(feature = "std")]
 pub use env::{
-    env_paths, lockfile, Database, Env, EnvBuilder, EnvFlags, EnvInfo, MapSource, Nested, ReadTxn,
+    env_paths, lockfile, Database, Env, EnvBuilder, EnvFlags, EnvInfo, MapSource, Nested, Pin, ReadTxn,
     RoTxn, RwCursor, RwTxn, WriteState,
 };
 #[cfg(feature = "std")]

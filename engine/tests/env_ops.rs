@@ -1,6 +1,6 @@
 //! Environment operations: map growth, MapFull, sync, reopening.
 
-use prunedb_engine::{Env, EnvFlags, Error, PutFlags};
+use prunedb_engine::{Env, EnvFlags, Error, Iterate, PutFlags};
 
 #[test]
 fn a_full_map_grows_and_keeps_its_data() {
@@ -49,4 +49,68 @@ fn a_read_only_environment_refuses_writes() {
         .expect("open");
     assert!(matches!(env.write_txn(), Err(Error::ReadOnly)));
     assert_eq!(env.sync(true), Err(Error::ReadOnly));
+}
+
+#[test]
+fn a_pinned_snapshot_survives_churn_and_its_release_lets_pages_be_reused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = Env::builder()
+        .map_size(64 << 20)
+        .open(dir.path())
+        .expect("open");
+    let put_all = |round: u8| {
+        let mut txn = env.write_txn().expect("txn");
+        let db = txn.open_db(None).expect("main");
+        for i in 0..2000u32 {
+            txn.put(db, &i.to_be_bytes(), &[round; 100], PutFlags::empty())
+                .expect("put");
+        }
+        txn.commit().expect("commit");
+    };
+    put_all(0);
+    let pin = env.pin().expect("pin");
+    let snapshot: Vec<(Vec<u8>, Vec<u8>)> = {
+        let txn = pin.read_txn().expect("read");
+        let db = txn.open_db(None).expect("main");
+        txn.iter(db)
+            .expect("iter")
+            .map(|e| e.map(|(k, v)| (k.to_vec(), v.to_vec())).expect("entry"))
+            .collect()
+    };
+    for round in 1..40 {
+        put_all(round);
+    }
+    let grown = std::fs::metadata(dir.path().join("data.mdb"))
+        .expect("stat")
+        .len();
+    {
+        let txn = pin.read_txn().expect("read");
+        let db = txn.open_db(None).expect("main");
+        let now: Vec<(Vec<u8>, Vec<u8>)> = txn
+            .iter(db)
+            .expect("iter")
+            .map(|e| e.map(|(k, v)| (k.to_vec(), v.to_vec())).expect("entry"))
+            .collect();
+        assert_eq!(now, snapshot, "the pinned snapshot changed under churn");
+    }
+    drop(pin);
+    for round in 40..80 {
+        put_all(round);
+    }
+    let after = std::fs::metadata(dir.path().join("data.mdb"))
+        .expect("stat")
+        .len();
+    assert!(
+        after <= grown + grown / 10,
+        "the file kept growing after the pin was released: {grown} -> {after}"
+    );
+}
+
+#[test]
+fn handles_and_snapshots_cross_threads() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<Env>();
+    send_sync::<prunedb_engine::Pin>();
+    send::<prunedb_engine::RoTxn<'static>>();
 }

@@ -13,7 +13,9 @@ use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 
-use super::lockfile::{len_for_readers, max_readers_for_len, LOCK_FORMAT, LOCK_MAGIC, READERS_OFFSET, READER_SIZE};
+use super::lockfile::{
+    len_for_readers, max_readers_for_len, LOCK_FORMAT, LOCK_MAGIC, READERS_OFFSET, READER_SIZE,
+};
 use crate::error::{Error, Result};
 
 const RMUTEX_OFFSET: usize = 8;
@@ -77,7 +79,12 @@ impl LockFile {
     /// (`mdb_env_setup_locks`). The sole opener (re)initialises it and must
     /// call [`Opened::finish`] once it knows the current txnid.
     pub(crate) fn open(path: &Path, max_readers: u32) -> Result<Opened> {
-        let file = OpenOptions::new().read(true).write(true).create(true).truncate(false).open(path)?;
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .open(path)?;
         let fd = file.as_raw_fd();
         let exclusive = match flock(fd, libc::F_OFD_SETLK, libc::F_WRLCK, 0) {
             Ok(_) => true,
@@ -99,7 +106,14 @@ impl LockFile {
         // SAFETY: a fresh shared read-write mapping of the whole file, whose
         // length was just measured (or set) and which no one shrinks.
         let map = unsafe {
-            libc::mmap(std::ptr::null_mut(), len, libc::PROT_READ | libc::PROT_WRITE, libc::MAP_SHARED, fd, 0)
+            libc::mmap(
+                std::ptr::null_mut(),
+                len,
+                libc::PROT_READ | libc::PROT_WRITE,
+                libc::MAP_SHARED,
+                fd,
+                0,
+            )
         };
         if map == libc::MAP_FAILED {
             return Err(io::Error::last_os_error().into());
@@ -152,8 +166,16 @@ impl LockFile {
         // else is using the mutexes while they are reinitialised; the
         // attribute object lives on the stack for the duration of the calls.
         unsafe {
-            std::ptr::write_bytes(self.map.add(RMUTEX_OFFSET), 0, std::mem::size_of::<libc::pthread_mutex_t>());
-            std::ptr::write_bytes(self.map.add(WMUTEX_OFFSET), 0, std::mem::size_of::<libc::pthread_mutex_t>());
+            std::ptr::write_bytes(
+                self.map.add(RMUTEX_OFFSET),
+                0,
+                std::mem::size_of::<libc::pthread_mutex_t>(),
+            );
+            std::ptr::write_bytes(
+                self.map.add(WMUTEX_OFFSET),
+                0,
+                std::mem::size_of::<libc::pthread_mutex_t>(),
+            );
             let mut attr: libc::pthread_mutexattr_t = std::mem::zeroed();
             let mut rc = libc::pthread_mutexattr_init(&mut attr);
             if rc == 0 {
@@ -197,7 +219,9 @@ impl LockFile {
 
     /// `mti_numreaders`: slots ever used.
     pub(crate) fn num_readers(&self) -> u32 {
-        self.u32_at(NUMREADERS_OFFSET).load(Ordering::Acquire).min(self.max_readers)
+        self.u32_at(NUMREADERS_OFFSET)
+            .load(Ordering::Acquire)
+            .min(self.max_readers)
     }
 
     fn slot_txnid(&self, i: u32) -> &AtomicU64 {
@@ -265,12 +289,18 @@ impl LockFile {
         {
             let mut held = self.pid_locked.lock().map_err(|_| Error::BadTxn)?;
             if !*held {
-                match flock(self.file.as_raw_fd(), libc::F_OFD_SETLK, libc::F_WRLCK, self.pid as u64) {
+                match flock(
+                    self.file.as_raw_fd(),
+                    libc::F_OFD_SETLK,
+                    libc::F_WRLCK,
+                    self.pid as u64,
+                ) {
                     Ok(_) => *held = true,
                     // Only this process has our pid: a conflicting lock on
                     // that byte is a C environment of ours marking the same
                     // liveness.
-                    Err(e) if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES)) => {}
+                    Err(e)
+                        if matches!(e.raw_os_error(), Some(libc::EAGAIN) | Some(libc::EACCES)) => {}
                     Err(e) => return Err(e.into()),
                 }
             }
@@ -290,11 +320,13 @@ impl LockFile {
         self.slot_pid(i).store(0, Ordering::Release);
         self.slot_txnid(i).store(IDLE, Ordering::Release);
         if i == n {
-            self.u32_at(NUMREADERS_OFFSET).store(n + 1, Ordering::Release);
+            self.u32_at(NUMREADERS_OFFSET)
+                .store(n + 1, Ordering::Release);
         }
         self.slot_pid(i).store(self.pid, Ordering::Release);
         // SAFETY: pthread_self has no preconditions.
-        self.slot_tid(i).store(unsafe { libc::pthread_self() } as u64, Ordering::Release);
+        self.slot_tid(i)
+            .store(unsafe { libc::pthread_self() } as u64, Ordering::Release);
         self.unlock_mutex(RMUTEX_OFFSET);
         Ok(i)
     }
@@ -335,7 +367,12 @@ impl LockFile {
 
     /// Whether process `pid` holds its liveness lock.
     fn alive(&self, pid: u32) -> bool {
-        match flock(self.file.as_raw_fd(), libc::F_OFD_GETLK, libc::F_WRLCK, pid as u64) {
+        match flock(
+            self.file.as_raw_fd(),
+            libc::F_OFD_GETLK,
+            libc::F_WRLCK,
+            pid as u64,
+        ) {
             Ok(Some(kind)) => kind != libc::F_UNLCK,
             // Cannot tell: assume alive, as freeing a live reader's slot
             // would let its pages be reused under it.
@@ -387,7 +424,12 @@ impl Opened {
     pub(crate) fn finish(self, txnid: u64) -> Result<LockFile> {
         if self.exclusive {
             self.lock.set_txnid(txnid);
-            flock(self.lock.file.as_raw_fd(), libc::F_OFD_SETLK, libc::F_RDLCK, 0)?;
+            flock(
+                self.lock.file.as_raw_fd(),
+                libc::F_OFD_SETLK,
+                libc::F_RDLCK,
+                0,
+            )?;
         }
         Ok(self.lock)
     }

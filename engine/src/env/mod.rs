@@ -270,7 +270,11 @@ impl Env {
         if let Ok(md) = std::fs::metadata(&data_path) {
             use std::os::unix::fs::MetadataExt;
             let id = (md.dev(), md.ino());
-            if let Some(inner) = open_envs.iter().find(|(k, _)| *k == id).and_then(|(_, w)| w.upgrade()) {
+            if let Some(inner) = open_envs
+                .iter()
+                .find(|(k, _)| *k == id)
+                .and_then(|(_, w)| w.upgrade())
+            {
                 if inner.flags != opts.flags {
                     return Err(Error::AlreadyOpen);
                 }
@@ -417,6 +421,31 @@ impl Env {
 
     /// Starts a read transaction on the newest committed snapshot.
     pub fn read_txn(&self) -> Result<RoTxn<'_>> {
+        let (meta, reader) = self.register()?;
+        match self.txn_on(meta, reader) {
+            Ok(txn) => Ok(txn),
+            Err((e, reader)) => {
+                self.unregister(&reader, meta.txnid);
+                Err(e)
+            }
+        }
+    }
+
+    /// Holds the newest committed snapshot for as long as the returned pin
+    /// lives: no writer, of this process or another, reuses its pages.
+    /// Read it through [`Pin::read_txn`] as often as needed.
+    pub fn pin(&self) -> Result<Pin> {
+        let (meta, reader) = self.register()?;
+        Ok(Pin {
+            env: self.clone(),
+            meta,
+            reader,
+        })
+    }
+
+    /// Registers a reader of the newest snapshot: a reader slot, or this
+    /// process's registry without a lock file.
+    fn register(&self) -> Result<(Meta, Reader)> {
         // Reading the meta and registering its txnid under one lock keeps a
         // writer from reclaiming the snapshot's pages in between.
         let (meta, reader) = match &self.inner.lock {
@@ -444,11 +473,24 @@ impl Env {
                 (meta, Reader::Local)
             }
         };
+        Ok((meta, reader))
+    }
+
+    /// A read transaction on `meta`, whose reader is already registered.
+    /// On failure the reader is handed back for release.
+    fn txn_on(
+        &self,
+        meta: Meta,
+        reader: Reader,
+    ) -> core::result::Result<RoTxn<'_>, (Error, Reader)> {
         let ps = self.inner.page_size as u64;
         let need = meta.last_pgno.saturating_add(1).saturating_mul(ps);
         let mut len = self.inner.file_len.load(Ordering::Acquire);
         if len < need {
-            len = self.inner.file.metadata()?.len();
+            len = match self.inner.file.metadata() {
+                Ok(m) => m.len(),
+                Err(e) => return Err((e.into(), reader)),
+            };
             self.inner.file_len.fetch_max(len, Ordering::AcqRel);
         }
         let bytes = self.inner.map.bytes(len.min(need) as usize);
@@ -464,6 +506,24 @@ impl Env {
         })
     }
 
+    /// Releases what [`Env::register`] took.
+    fn unregister(&self, reader: &Reader, txnid: u64) {
+        match (reader, &self.inner.lock) {
+            (Reader::Slot(slot), Some(lock)) => lock.release_slot(*slot),
+            (Reader::Local, _) => {
+                if let Ok(mut readers) = self.inner.readers.lock() {
+                    if let Some(n) = readers.get_mut(&txnid) {
+                        *n -= 1;
+                        if *n == 0 {
+                            readers.remove(&txnid);
+                        }
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
     /// Starts the write transaction, waiting for the current one to end.
     pub fn write_txn(&self) -> Result<RwTxn<'_>> {
         if self.read_only() {
@@ -474,7 +534,10 @@ impl Env {
             Some(l) => Some(l.lock_writer()?),
             None => None,
         };
-        let lock = WriteLocks { _file: file, _local: local };
+        let lock = WriteLocks {
+            _file: file,
+            _local: local,
+        };
         let (meta, oldest) = {
             let readers = self.inner.readers.lock().map_err(|_| Error::BadTxn)?;
             let meta = self.check_meta(self.current_meta()?)?;
@@ -537,7 +600,9 @@ impl Env {
         // that this handle is the only one: take it out while remapping.
         let mut open_envs = OPEN_ENVS.lock().map_err(|_| Error::BadTxn)?;
         let me = Arc::as_ptr(&self.inner);
-        let at = open_envs.iter().position(|(_, w)| std::ptr::eq(w.as_ptr(), me));
+        let at = open_envs
+            .iter()
+            .position(|(_, w)| std::ptr::eq(w.as_ptr(), me));
         let entry = at.map(|i| open_envs.swap_remove(i).0);
         let result = match Arc::get_mut(&mut self.inner) {
             Some(inner) => remap(inner, size),
@@ -559,11 +624,7 @@ impl Env {
 
     /// Writes a transaction's pages, then its meta page, syncing in between
     /// as the environment's flags ask.
-    fn write_commit(
-        &self,
-        dirty: &write::DirtyPages,
-        meta: &Meta,
-    ) -> Result<()> {
+    fn write_commit(&self, dirty: &write::DirtyPages, meta: &Meta) -> Result<()> {
         let ps = self.inner.page_size as u64;
         let mut pgnos: Vec<u64> = dirty.keys().copied().collect();
         pgnos.sort_unstable();
@@ -610,7 +671,10 @@ impl Env {
     /// map (`MDB_MAP_RESIZED`; call [`Env::set_map_size`] with 0).
     fn check_meta(&self, meta: Meta) -> Result<Meta> {
         meta.validate(meta.txnid & 1)?;
-        let end = meta.last_pgno.saturating_add(1).saturating_mul(self.inner.page_size as u64);
+        let end = meta
+            .last_pgno
+            .saturating_add(1)
+            .saturating_mul(self.inner.page_size as u64);
         if end > self.inner.map_size {
             return Err(Error::MapResized);
         }
@@ -764,6 +828,8 @@ enum Reader {
     Slot(u32),
     /// This process's own registry (no lock file).
     Local,
+    /// Held by a [`Pin`] that outlives the transaction.
+    Borrowed,
 }
 
 /// The locks a write transaction holds: this process's, then the shared
@@ -780,7 +846,12 @@ fn remap(inner: &mut EnvInner, size: u64) -> Result<()> {
     let recorded = read_metas(|off, buf| inner.map.read_volatile(off as usize, buf))
         .map(|(m, _)| m.map_size)
         .unwrap_or(0);
-    let size = if size == 0 { inner.map_size.max(recorded) } else { size }.max(len);
+    let size = if size == 0 {
+        inner.map_size.max(recorded)
+    } else {
+        size
+    }
+    .max(len);
     let ps = inner.page_size as u64;
     let size = size.div_ceil(ps) * ps;
     let map_len = usize::try_from(size).map_err(|_| Error::InvalidArgument)?;
@@ -806,19 +877,47 @@ pub struct RoTxn<'env> {
 
 impl Drop for RoTxn<'_> {
     fn drop(&mut self) {
-        if let (Reader::Slot(slot), Some(lock)) = (&self.reader, &self.env.inner.lock) {
-            lock.release_slot(*slot);
-            return;
-        }
-        if let Ok(mut readers) = self.env.inner.readers.lock() {
-            let id = self.snap.txnid();
-            if let Some(n) = readers.get_mut(&id) {
-                *n -= 1;
-                if *n == 0 {
-                    readers.remove(&id);
-                }
-            }
-        }
+        self.env.unregister(&self.reader, self.snap.txnid());
+    }
+}
+
+/// A snapshot held open: its pages stay as they are, whatever writers do,
+/// until the pin is dropped. Owned, so it can live in another structure or
+/// thread for as long as needed.
+pub struct Pin {
+    env: Env,
+    meta: Meta,
+    reader: Reader,
+}
+
+impl Pin {
+    /// The pinned snapshot's transaction id.
+    pub fn txnid(&self) -> u64 {
+        self.meta.txnid
+    }
+
+    /// The pinned snapshot's meta page.
+    pub fn meta(&self) -> &Meta {
+        &self.meta
+    }
+
+    /// The environment.
+    pub fn env(&self) -> &Env {
+        &self.env
+    }
+
+    /// A read transaction on the pinned snapshot. It needs no reader slot
+    /// of its own: the pin's keeps the pages.
+    pub fn read_txn(&self) -> Result<RoTxn<'_>> {
+        self.env
+            .txn_on(self.meta, Reader::Borrowed)
+            .map_err(|(e, _)| e)
+    }
+}
+
+impl Drop for Pin {
+    fn drop(&mut self) {
+        self.env.unregister(&self.reader, self.meta.txnid);
     }
 }
 
