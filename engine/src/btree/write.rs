@@ -155,7 +155,7 @@ pub fn check_nodes(page: &Page<'_>) -> Result<()> {
 /// checks the value: a binary search needs only keys, and pages are fully
 /// checked before they are edited.
 #[inline]
-fn node_key<'a>(b: &'a [u8], i: usize) -> Option<&'a [u8]> {
+fn node_key(b: &[u8], i: usize) -> Option<&[u8]> {
     let p = PAGE_HEADER_SIZE + 2 * i;
     let off = u16::from_le_bytes(b.get(p..p + 2)?.try_into().ok()?) as usize;
     let h = b.get(off..off + NODE_HEADER_SIZE)?;
@@ -198,6 +198,32 @@ fn search<S: PageStore + ?Sized>(s: &S, t: &TreeRef<'_>, key: &[u8]) -> Result<(
             idx.saturating_sub(1)
         } else {
             idx
+        };
+        path.ki.push(i);
+        pgno = page.node(i)?.child;
+    }
+}
+
+/// Descends along the last child of every page to the end of the last
+/// leaf (`mdb_page_search` with `MDB_PS_LAST`): where an appended key goes.
+fn search_last<S: PageStore + ?Sized>(s: &S, t: &TreeRef<'_>) -> Result<Path> {
+    let mut path = Path::default();
+    let mut pgno = t.rec.root;
+    loop {
+        if path.pg.len() >= MAX_DEPTH || path.pg.len() >= t.rec.depth as usize {
+            return Err(Error::corrupted(pgno, "tree deeper than recorded"));
+        }
+        let page = validated(s, pgno)?;
+        path.pg.push(pgno);
+        if page.is_leaf() {
+            if path.pg.len() != t.rec.depth as usize {
+                return Err(Error::corrupted(pgno, "leaf above the recorded depth"));
+            }
+            path.ki.push(page.len());
+            return Ok(path);
+        }
+        let Some(i) = page.len().checked_sub(1) else {
+            return Err(Error::corrupted(pgno, "empty branch page"));
         };
         path.ki.push(i);
         pgno = page.node(i)?.child;
@@ -749,21 +775,24 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
                 ..*t.rec
             };
         }
-        let (mut path, exact) = search(&*self.s, &t, key)?;
-        if flags.contains(PutFlags::APPEND) {
-            // The key must sort after the last key of the database; C
-            // compares with the last key, so an equal key is KeyExist even
-            // where a plain put would replace or add a dup.
-            if exact {
-                return Err(Error::KeyExist);
-            }
+        let (mut path, exact) = if flags.contains(PutFlags::APPEND) {
+            // The key must sort after the last key of the database. As C
+            // does (`mdb_cursor_last`, then one comparison), descend along
+            // the last children rather than search: an equal key is
+            // KeyExist even where a plain put would replace or add a dup.
+            let path = search_last(&*self.s, &t)?;
             let top = path.top();
             let page = validated(&*self.s, path.pg[top])?;
-            let at_end = path.ki[top] >= page.len() && self.is_last_leaf(&t, &path)?;
-            if !at_end {
-                return Err(Error::KeyExist);
+            if let Some(last) = page.len().checked_sub(1) {
+                let k = super::tree::key_of(&page, last, 0)?;
+                if t.cmp.compare(key, k) != Ordering::Greater {
+                    return Err(Error::KeyExist);
+                }
             }
-        }
+            (path, false)
+        } else {
+            search(&*self.s, &t, key)?
+        };
         touch_path(self.s, &mut t, &mut path)?;
         let top = path.top();
         if !exact {
