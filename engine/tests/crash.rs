@@ -44,6 +44,17 @@ const MAP_SIZE: u64 = 1 << 30;
 const PLAIN: &str = "plain";
 const DUPS: &str = "dups";
 
+/// Held by each test that opens environments. Our lock file marks this
+/// process alive with an open-file-description lock at its pid, and a child
+/// forked by a kill test holds a copy of that description until it execs:
+/// C LMDB, which takes a classic lock at the same offset, would then fail
+/// `begin_ro` with EAGAIN. The tests take turns instead.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 fn scratch(name: &str) -> PathBuf {
     let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("crash-{name}"));
     let _ = std::fs::remove_dir_all(&dir);
@@ -498,6 +509,7 @@ fn kill_batch(name: &str, seed: u64, scale: usize, kills: usize, max_delay_ms: u
 
 #[test]
 fn kill_during_commits_quick() {
+    let _serial = serial();
     let t = Instant::now();
     let s = kill_batch("quick", 0x5eed_0001, 24, 20, 300);
     eprintln!(
@@ -515,6 +527,7 @@ fn kill_during_commits_quick() {
 #[test]
 #[ignore]
 fn kill_during_commits_long() {
+    let _serial = serial();
     let t = Instant::now();
     for (i, (scale, kills, delay)) in [(24, 150, 400), (200, 100, 800), (4, 150, 100)]
         .into_iter()
@@ -559,6 +572,7 @@ fn page_of(file: &[u8], pgno: usize, ps: usize) -> Option<&[u8]> {
 
 #[test]
 fn torn_commit_keeps_previous_commit() {
+    let _serial = serial();
     let seed = 0x7042_0001;
     let scale = 40;
     let dir = scratch("torn-base");
