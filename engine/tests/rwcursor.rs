@@ -116,3 +116,33 @@ fn multiple_stores_fixed_values_and_reads_them_back_in_pages() {
     }
     assert_eq!(all, (0..3000u32).collect::<Vec<_>>());
 }
+
+#[test]
+fn reserve_hands_out_space_to_fill_in_place() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = env(dir.path());
+    let mut txn = env.write_txn().expect("txn");
+    let db = txn.open_db(None).expect("main");
+    for (key, len) in [(&b"small"[..], 40usize), (b"big", 10_000)] {
+        let space = txn
+            .reserve(db, key, len, PutFlags::empty())
+            .expect("reserve");
+        assert_eq!(space.len(), len);
+        for (i, b) in space.iter_mut().enumerate() {
+            *b = (i % 251) as u8;
+        }
+    }
+    let dups = txn.create_db(Some("d"), DbFlags::DUPSORT).expect("db");
+    assert_eq!(
+        txn.reserve(dups, b"k", 4, PutFlags::empty()).map(|_| ()),
+        Err(Error::InvalidArgument)
+    );
+    txn.commit().expect("commit");
+    let txn = env.read_txn().expect("read");
+    let db = txn.open_db(None).expect("main");
+    for (key, len) in [(&b"small"[..], 40usize), (b"big", 10_000)] {
+        let v = txn.get(db, key).expect("get").expect("present");
+        assert_eq!(v.len(), len);
+        assert!(v.iter().enumerate().all(|(i, &b)| b == (i % 251) as u8));
+    }
+}

@@ -1257,6 +1257,28 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
 }
 
 impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
+    /// Where the value of `key` lies in this transaction's dirty pages:
+    /// the page (or overflow run) number and the byte range within it. Used
+    /// to hand out the space a RESERVE put set aside.
+    pub fn value_location(&self, rec: &DbRecord, key: &[u8]) -> Result<(u64, core::ops::Range<usize>)> {
+        let mut rec = *rec;
+        let t = TreeRef { cmp: Cmp::for_keys(rec.flags), rec: &mut rec, ksize: 0 };
+        let (path, exact) = search(&*self.s, &t, key)?;
+        if !exact {
+            return Err(Error::NotFound);
+        }
+        let leaf = path.pg[path.top()];
+        let page = validated(&*self.s, leaf)?;
+        let node = page.node(path.ki[path.top()])?;
+        if let Some(ov) = node.overflow_pgno() {
+            return Ok((ov, PAGE_HEADER_SIZE..PAGE_HEADER_SIZE + node.data_size));
+        }
+        // The value is a sub-slice of the page: its offset is the distance
+        // between the two slices' starts.
+        let start = node.value.as_ptr() as usize - page.bytes().as_ptr() as usize;
+        Ok((leaf, start..start + node.value.len()))
+    }
+
     /// Stores a node with node flags `nflags` (a named database's record,
     /// `F_SUBDATA`) under `key`, replacing one with the same flags.
     pub fn put_node_flags(

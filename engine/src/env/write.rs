@@ -4,7 +4,7 @@
 use std::collections::{BTreeSet, HashMap};
 use std::hash::{BuildHasherDefault, Hasher};
 
-use super::{Database, Env};
+use super::{Database, Env, ReadTxn};
 use crate::btree::write::{check_nodes, PageStore, PutFlags, Writer};
 use crate::btree::{Cursor, CursorOp, PageSource};
 use crate::error::{Error, Result};
@@ -506,6 +506,20 @@ impl<'env> RwTxn<'env> {
         st.rec = rec;
         st.dirty = true;
         r.map(|_| ())
+    }
+
+    /// Stores a value of `len` zero bytes under `key` and returns it to be
+    /// filled in place (`MDB_RESERVE`). Not for DUPSORT databases, whose
+    /// values must be known to be sorted.
+    pub fn reserve(&mut self, db: Database, key: &[u8], len: usize, flags: PutFlags) -> Result<&mut [u8]> {
+        if self.db_flags(db)?.contains(DbFlags::DUPSORT) {
+            return Err(Error::InvalidArgument);
+        }
+        self.put(db, key, &vec![0u8; len], flags)?;
+        let rec = self.db_state(db)?.rec;
+        let (pgno, range) = Writer::new(&mut self.state).value_location(&rec, key)?;
+        let page = self.state.page_mut(pgno)?;
+        page.get_mut(range).ok_or(Error::corrupted(pgno, "reserved value out of bounds"))
     }
 
     /// Deletes `key`, or with `data` one value of a DUPSORT key (`mdb_del`).
