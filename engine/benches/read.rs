@@ -240,6 +240,58 @@ fn main() {
 
     crit.final_summary();
     print_ratios();
+    interleaved(&cenv, &oenv, &per_thread);
+}
+
+/// Ratios from C and ours run in alternation, round after round, so that
+/// load from other processes (which drifts over the seconds a criterion
+/// group takes) hits both alike. Prints the ratio of the best rounds and
+/// the median of the per-round ratios.
+fn interleaved(cenv: &c::Env, oenv: &e::Env, per_thread: &[Vec<[u8; KEY_LEN]>]) {
+    const ROUNDS: usize = 15;
+    const GET_ITERS: u64 = 20;
+    let report = |name: &str, pairs: &[(Duration, Duration)]| {
+        let best_c = pairs.iter().map(|p| p.0).min().unwrap();
+        let best_o = pairs.iter().map(|p| p.1).min().unwrap();
+        let mut r: Vec<f64> = pairs
+            .iter()
+            .map(|(c, o)| c.as_secs_f64() / o.as_secs_f64())
+            .collect();
+        r.sort_by(f64::total_cmp);
+        println!(
+            "  {name:>7}  best-round ratio {:.3}x   median ratio {:.3}x   (range {:.3}..{:.3})",
+            best_c.as_secs_f64() / best_o.as_secs_f64(),
+            r[r.len() / 2],
+            r[0],
+            r[r.len() - 1]
+        );
+    };
+    println!("\ninterleaved throughput ratios ours/C ({ROUNDS} alternating rounds):");
+    for threads in [1usize, 2] {
+        let pairs: Vec<_> = (0..ROUNDS)
+            .map(|_| {
+                let c = parallel(threads, per_thread, |ks, st| {
+                    c_gets(cenv, ks, GET_ITERS, st)
+                });
+                let o = parallel(threads, per_thread, |ks, st| {
+                    our_gets(oenv, ks, GET_ITERS, st)
+                });
+                (c, o)
+            })
+            .collect();
+        report(&format!("get_{threads}t"), &pairs);
+    }
+    let pairs: Vec<_> = (0..ROUNDS)
+        .map(|_| {
+            let t = Instant::now();
+            black_box(c_scan(cenv));
+            let c = t.elapsed();
+            let t = Instant::now();
+            black_box(our_scan(oenv));
+            (c, t.elapsed())
+        })
+        .collect();
+    report("scan", &pairs);
 }
 
 /// Reads criterion's mean estimates of this run and prints ours/C

@@ -699,6 +699,20 @@ fn search_nodes(
     cmp: Cmp,
     from: usize,
 ) -> Result<(usize, bool)> {
+    // One loop per ordering, so the comparison inlines into it.
+    match cmp {
+        Cmp::Bytes => search_by(page, key, from, |a, b| a.cmp(b)),
+        other => search_by(page, key, from, |a, b| other.compare(a, b)),
+    }
+}
+
+#[inline(always)]
+fn search_by(
+    page: &crate::format::Page<'_>,
+    key: &[u8],
+    from: usize,
+    cmp: impl Fn(&[u8], &[u8]) -> core::cmp::Ordering,
+) -> Result<(usize, bool)> {
     let bytes = page.bytes();
     let n = page.len();
     let lower = page.lower();
@@ -706,8 +720,9 @@ fn search_nodes(
     let (mut low, mut high) = (from, n);
     while low < high {
         let i = low + (high - low) / 2;
+        // `i < n`, so its pointer lies below `lower`.
         let k = node_key(bytes, lower, i).ok_or_else(bad)?;
-        match cmp.compare(key, k) {
+        match cmp(key, k) {
             core::cmp::Ordering::Equal => return Ok((i, true)),
             core::cmp::Ordering::Greater => low = i + 1,
             core::cmp::Ordering::Less => high = i,
@@ -716,14 +731,12 @@ fn search_nodes(
     Ok((low, false))
 }
 
-/// The key of node `i` of a page whose node pointers end at `lower`, or
-/// `None` if the node is out of bounds.
+/// The key of node `i` (which must be below the page's key count) of a
+/// page whose node pointers end at `lower`, or `None` if the node is out
+/// of bounds.
 #[inline(always)]
 fn node_key(bytes: &[u8], lower: usize, i: usize) -> Option<&[u8]> {
     let p = PAGE_HEADER_SIZE + 2 * i;
-    if p + 2 > lower {
-        return None;
-    }
     let ptr = bytes.get(p..p + 2)?;
     let off = u16::from_le_bytes([ptr[0], ptr[1]]) as usize;
     if off < lower {
