@@ -1,6 +1,6 @@
 //! prunedb-engine: a pure-Rust, byte-compatible reimplementation of LMDB 0.9.
 //!
-//! The layers import downward only: [`format`] (byte layouts) under
+//! The layers import downward only: [`format`](mod@format) (byte layouts) under
 //! [`btree`] (search and cursors over a [`btree::PageSource`]) under
 //! [`snapshot`] (a consistent view at one meta page); the `std` feature adds
 //! the environment: files, the memory map and transactions.

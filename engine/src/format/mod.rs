@@ -2,7 +2,7 @@
 //!
 //! Everything here is a view over borrowed bytes: nothing is copied and
 //! nothing is trusted. Each accessor checks its bounds against the slice it
-//! was given, so a hostile file can only produce [`Error::Corrupted`].
+//! was given, so a hostile file can only produce [`Error::Corrupted`](crate::Error::Corrupted).
 //! `docs/format.md` describes the layouts in full.
 
 mod db;
