@@ -113,6 +113,7 @@ impl<'t, S: PageSource + ?Sized> Iter<'t, S> {
         }
     }
 
+    #[inline]
     fn in_range(&self, key: &[u8]) -> bool {
         match &self.end {
             End::Unbounded => true,
@@ -132,6 +133,7 @@ impl<'t, S: PageSource + ?Sized> Iter<'t, S> {
 impl<'t, S: PageSource + ?Sized> Iterator for Iter<'t, S> {
     type Item = Result<Entry<'t>>;
 
+    #[inline]
     fn next(&mut self) -> Option<Self::Item> {
         if self.done {
             return None;

@@ -106,19 +106,37 @@ impl<'t, S: PageSource + ?Sized> Cursor<'t, S> {
         if self.sub.is_none() && matches!(op, CursorOp::Next | CursorOp::Prev) {
             if let Some(page) = self.main.step_in_leaf(op == CursorOp::Next) {
                 if !page.is_leaf2() {
-                    let node = page.node(self.main.ki())?;
+                    let node = leaf_node(&page, self.main.ki())?;
                     if !node.flags.contains(NodeFlags::DUPDATA) {
                         return Ok(Some((node.key, self.node_data(&node)?)));
                     }
                 }
                 // Unusual leaves take the general path from the new index.
-                return match self.fetch(op == CursorOp::Prev) {
-                    Ok(e) => Ok(Some(e)),
-                    Err(Error::NotFound) => Ok(None),
-                    Err(e) => Err(e),
-                };
+                return self.fetch_general(op == CursorOp::Prev);
             }
         }
+        self.get_general(op, key, data)
+    }
+
+    /// `fetch` with `get`'s result convention, kept out of line so that
+    /// `get`'s fast path stays small enough to inline into loops.
+    #[inline(never)]
+    fn fetch_general(&mut self, last_dup: bool) -> Result<Option<Entry<'t>>> {
+        match self.fetch(last_dup) {
+            Ok(e) => Ok(Some(e)),
+            Err(Error::NotFound) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+
+    /// Every operation, through LMDB's state machine.
+    #[inline(never)]
+    fn get_general(
+        &mut self,
+        op: CursorOp,
+        key: Option<&[u8]>,
+        data: Option<&[u8]>,
+    ) -> Result<Option<Entry<'t>>> {
         match self.op(op, key, data) {
             Ok(e) => Ok(Some(e)),
             Err(Error::NotFound) => Ok(None),
@@ -516,6 +534,10 @@ pub(crate) fn read_value<'t, S: PageSource + ?Sized>(
     src: &'t S,
     node: &Node<'t>,
 ) -> Result<&'t [u8]> {
+    // Inline values, the common case, without a call.
+    if !node.flags.contains(NodeFlags::BIGDATA) {
+        return Ok(node.value);
+    }
     match node.overflow_pgno() {
         Some(pgno) => src.overflow_value(pgno, node.data_size),
         None => Ok(node.value),
@@ -746,6 +768,50 @@ fn node_key(bytes: &[u8], lower: usize, i: usize) -> Option<&[u8]> {
     let ks = u16::from_le_bytes([h[6], h[7]]) as usize;
     let start = off + NODE_HEADER_SIZE;
     bytes.get(start..start + ks)
+}
+
+/// Node `i` of a leaf page (not LEAF2), with the checks of
+/// [`Page::node`](crate::format::Page::node) for a leaf: the pointer, the
+/// node header, the key and the inline value (or overflow page number) all
+/// inside the page.
+#[inline(always)]
+fn leaf_node<'t>(page: &crate::format::Page<'t>, i: usize) -> Result<Node<'t>> {
+    let bytes = page.bytes();
+    let lower = page.lower();
+    let node = (|| {
+        if i >= page.len() {
+            return None;
+        }
+        let p = PAGE_HEADER_SIZE + 2 * i;
+        let ptr = bytes.get(p..p + 2)?;
+        let off = u16::from_le_bytes([ptr[0], ptr[1]]) as usize;
+        if off < lower {
+            return None;
+        }
+        let h = bytes.get(off..off + NODE_HEADER_SIZE)?;
+        let lo = u16::from_le_bytes([h[0], h[1]]) as usize;
+        let hi = u16::from_le_bytes([h[2], h[3]]) as usize;
+        let flags = NodeFlags(u16::from_le_bytes([h[4], h[5]]));
+        let ks = u16::from_le_bytes([h[6], h[7]]) as usize;
+        let kstart = off + NODE_HEADER_SIZE;
+        let key = bytes.get(kstart..kstart + ks)?;
+        let data_size = lo | (hi << 16);
+        let vlen = if flags.contains(NodeFlags::BIGDATA) {
+            8
+        } else {
+            data_size
+        };
+        let vstart = kstart + ks;
+        let value = bytes.get(vstart..vstart.checked_add(vlen)?)?;
+        Some(Node {
+            key,
+            flags,
+            value,
+            data_size,
+            child: 0,
+        })
+    })();
+    node.ok_or_else(|| Error::corrupted(page.pgno(), "node out of bounds"))
 }
 
 /// The child page number of node `i` of a branch page.
