@@ -183,14 +183,16 @@ impl<'a> SliceSource<'a> {
     }
 }
 
-impl PageSource for SliceSource<'_> {
-    #[inline]
-    fn page_size(&self) -> usize {
-        self.page_size
+impl<'a> SliceSource<'a> {
+    /// Pages of `bytes` with a page size already validated (read from a
+    /// meta page that passed [`Meta::validate`]).
+    pub(crate) fn from_validated(bytes: &'a [u8], page_size: usize) -> SliceSource<'a> {
+        SliceSource { bytes, page_size }
     }
 
+    /// `count` pages from `pgno`, borrowed for as long as the bytes live.
     #[inline]
-    fn pages(&self, pgno: u64, count: u64) -> Result<&[u8]> {
+    pub fn page_bytes(&self, pgno: u64, count: u64) -> Result<&'a [u8]> {
         let ps = self.page_size as u64;
         let range = pgno
             .checked_mul(ps)
@@ -199,5 +201,17 @@ impl PageSource for SliceSource<'_> {
             Some((s, e)) if e <= self.bytes.len() as u64 => Ok(&self.bytes[s as usize..e as usize]),
             _ => Err(Error::corrupted(pgno, "page beyond the snapshot")),
         }
+    }
+}
+
+impl PageSource for SliceSource<'_> {
+    #[inline]
+    fn page_size(&self) -> usize {
+        self.page_size
+    }
+
+    #[inline]
+    fn pages(&self, pgno: u64, count: u64) -> Result<&[u8]> {
+        self.page_bytes(pgno, count)
     }
 }

@@ -453,17 +453,16 @@ impl Env {
                 // Publish the snapshot in a reader slot before reading its
                 // meta, so no writer can reclaim its pages in between.
                 let slot = lock.acquire_slot()?;
-                let pinned = lock.pin(slot);
-                let meta = match self.current_meta().and_then(|m| self.check_meta(m)) {
+                let meta = match self
+                    .published_meta(lock, slot)
+                    .and_then(|m| self.check_meta(m))
+                {
                     Ok(m) => m,
                     Err(e) => {
                         lock.release_slot(slot);
                         return Err(e);
                     }
                 };
-                if meta.txnid < pinned {
-                    lock.set_slot(slot, meta.txnid);
-                }
                 (meta, Reader::Slot(slot))
             }
             None => {
@@ -474,6 +473,45 @@ impl Env {
             }
         };
         Ok((meta, reader))
+    }
+
+    /// The meta page a new reader uses, with its txnid already in the
+    /// reader's `slot`: the one `mti_txnid` names, as C readers take
+    /// `me_metas[mti_txnid & 1]`. The newer of the two meta pages may be
+    /// one a writer is writing at this moment (a reader copying it would
+    /// get the new txnid with the old roots); the page `mti_txnid` names
+    /// was complete before that txnid was published, and is only rewritten
+    /// by the commit after next, which first publishes another txnid: so a
+    /// copy taken while `mti_txnid` stays put is whole (a seqlock read).
+    fn published_meta(&self, lock: &lock::LockFile, slot: u32) -> Result<Meta> {
+        let ps = self.inner.page_size;
+        let mut buf = [0u8; PAGE_HEADER_SIZE + META_SIZE];
+        for _ in 0..1000 {
+            let txnid = lock.pin(slot);
+            let at = (txnid & 1) as usize;
+            if !self.inner.map.read_volatile(at * ps, &mut buf) {
+                return Err(Error::Invalid);
+            }
+            std::sync::atomic::fence(Ordering::Acquire);
+            if lock.txnid() != txnid {
+                continue;
+            }
+            let meta = Meta::parse(&buf, at as u64)?;
+            if meta.txnid == txnid {
+                return Ok(meta);
+            }
+            // `mti_txnid` names a page that does not hold it: the lock file
+            // does not follow this data file (a writer without locks).
+            break;
+        }
+        // Fall back to the newest meta page; the slot must not be newer
+        // than the snapshot it protects.
+        let pinned = lock.pin(slot);
+        let meta = self.current_meta()?;
+        if meta.txnid < pinned {
+            lock.set_slot(slot, meta.txnid);
+        }
+        Ok(meta)
     }
 
     /// A read transaction on `meta`, whose reader is already registered.
@@ -494,10 +532,7 @@ impl Env {
             self.inner.file_len.fetch_max(len, Ordering::AcqRel);
         }
         let bytes = self.inner.map.bytes(len.min(need) as usize);
-        let src = MapSource {
-            bytes,
-            page_size: self.inner.page_size,
-        };
+        let src = MapSource::from_validated(bytes, self.inner.page_size);
         Ok(RoTxn {
             env: self,
             snap: Snapshot::new(meta, src),
@@ -548,7 +583,18 @@ impl Env {
                 .unwrap_or(meta.txnid)
                 .min(meta.txnid);
             let oldest = match &self.inner.lock {
-                Some(l) => l.oldest(oldest),
+                Some(l) => {
+                    // A writer that died between writing its meta page and
+                    // publishing its txnid left `mti_txnid` behind. C's next
+                    // writer starts from the meta page `mti_txnid` names and
+                    // would overwrite that commit, so republish it, as C's
+                    // dead-owner recovery does; under the writer mutex the
+                    // newest meta page is always the last commit.
+                    if meta.txnid > l.txnid() {
+                        l.set_txnid(meta.txnid);
+                    }
+                    l.oldest(oldest)
+                }
                 None => oldest,
             };
             (meta, oldest)
@@ -743,30 +789,7 @@ fn write_all_vectored_at(
 
 /// Pages of the memory map, bounded by the snapshot's last page and the
 /// file's length.
-#[derive(Clone, Copy)]
-pub struct MapSource<'env> {
-    bytes: &'env [u8],
-    page_size: usize,
-}
-
-impl PageSource for MapSource<'_> {
-    #[inline]
-    fn page_size(&self) -> usize {
-        self.page_size
-    }
-
-    #[inline]
-    fn pages(&self, pgno: u64, count: u64) -> Result<&[u8]> {
-        let ps = self.page_size as u64;
-        let range = pgno
-            .checked_mul(ps)
-            .and_then(|s| Some((s, s.checked_add(count.checked_mul(ps)?)?)));
-        match range {
-            Some((s, e)) if e <= self.bytes.len() as u64 => Ok(&self.bytes[s as usize..e as usize]),
-            _ => Err(Error::corrupted(pgno, "page beyond the snapshot")),
-        }
-    }
-}
+pub type MapSource<'env> = crate::snapshot::SliceSource<'env>;
 
 /// What every transaction can read: values, cursors, statistics and
 /// iterators, over the transaction's own page source.
