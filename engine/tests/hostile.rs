@@ -845,83 +845,10 @@ fn skipped_pages_leave_out_their_subtrees() {
 /// A synthetic data file with 512-byte pages: a main database whose tree is
 /// `MAX_DEPTH` levels deep (one node per branch page), holding the record
 /// of a DUPSORT named database just as deep, whose only key holds a dup
-/// sub-database just as deep. The deepest nesting a walk can meet.
+/// sub-database just as deep. The deepest nesting a walk can meet. It is the
+/// fuzz corpus seed that `fuzz/src/bin/make_seeds.rs` writes.
 fn deepest_file() -> Vec<u8> {
-    const PS: usize = 512;
-    const DEPTH: u64 = e::format::MAX_DEPTH as u64;
-    let record = |flags: u16, root: u64| {
-        e::format::DbRecord {
-            pad: 0,
-            flags: DbFlags(flags),
-            depth: DEPTH as u16,
-            branch_pages: DEPTH - 1,
-            leaf_pages: 1,
-            overflow_pages: 0,
-            entries: 1,
-            root,
-        }
-        .to_bytes()
-    };
-    let last = 2 + 3 * DEPTH - 1;
-    let mut file = vec![0u8; (last as usize + 1) * PS];
-    let header = |file: &mut Vec<u8>, pgno: u64, flags: u16, lower: u16, upper: u16| {
-        let p = pgno as usize * PS;
-        put_u64(file, p, pgno);
-        put_u16(file, p + 10, flags);
-        put_u16(file, p + 12, lower);
-        put_u16(file, p + 14, upper);
-    };
-    // Three chains of DEPTH pages: main, named, dups.
-    for chain in 0..3u64 {
-        let first = 2 + chain * DEPTH;
-        for level in 0..DEPTH {
-            let pgno = first + level;
-            let p = pgno as usize * PS;
-            if level + 1 < DEPTH {
-                // A branch with one node: child pgno, empty key.
-                let off = PS - 8;
-                header(&mut file, pgno, 0x01, 18, off as u16);
-                put_u16(&mut file, p + 16, off as u16);
-                put_u16(&mut file, p + off, (pgno + 1) as u16);
-                continue;
-            }
-            let (key, flags, value): (&[u8], u16, Vec<u8>) = match chain {
-                0 => (b"db", 0x02, record(0x04, first + DEPTH).to_vec()),
-                1 => (b"k", 0x06, record(0, first + DEPTH).to_vec()),
-                _ => (b"v", 0, Vec::new()),
-            };
-            let size = (8 + key.len() + value.len() + 1) & !1;
-            let off = PS - size;
-            header(&mut file, pgno, 0x02, 18, off as u16);
-            put_u16(&mut file, p + 16, off as u16);
-            put_u16(&mut file, p + off, value.len() as u16);
-            put_u16(&mut file, p + off + 4, flags);
-            put_u16(&mut file, p + off + 6, key.len() as u16);
-            file[p + off + 8..p + off + 8 + key.len()].copy_from_slice(key);
-            let v = p + off + 8 + key.len();
-            file[v..v + value.len()].copy_from_slice(&value);
-        }
-    }
-    for m in 0..2u64 {
-        let p = m as usize * PS;
-        put_u64(&mut file, p, m);
-        put_u16(&mut file, p + 10, 0x08);
-        let meta = e::format::Meta {
-            address: 0,
-            map_size: file.len() as u64,
-            dbs: [
-                e::format::DbRecord {
-                    pad: PS as u32,
-                    ..e::format::DbRecord::empty(DbFlags::INTEGERKEY)
-                },
-                e::format::DbRecord::parse(&record(0, 2)).expect("record"),
-            ],
-            last_pgno: last,
-            txnid: m,
-        };
-        file[p + 16..p + 16 + e::format::META_SIZE].copy_from_slice(&meta.to_bytes());
-    }
-    file
+    include_bytes!("../../fuzz/corpus/open_traverse/deepest").to_vec()
 }
 
 #[test]
