@@ -15,41 +15,15 @@ use prunedb_clmdb::flags::*;
 use prunedb_clmdb::gen::{self, GenOptions};
 use prunedb_clmdb::Env as CEnv;
 
+mod common;
+
 const PRUNEDB: &str = env!("CARGO_BIN_EXE_prunedb");
 
-/// Whether the C tools are there; panics with how to get them unless
-/// skipping was asked for.
 fn have_tools() -> bool {
-    let present = ["mdb_stat", "mdb_dump", "mdb_load"]
-        .iter()
-        .all(|t| Path::new("/usr/bin").join(t).exists());
-    if present {
-        return true;
-    }
-    if std::env::var_os("PRUNEDB_SKIP_LMDB_UTILS").as_deref() == Some(OsStr::new("1")) {
-        eprintln!("skipping: LMDB tools missing and PRUNEDB_SKIP_LMDB_UTILS=1");
-        return false;
-    }
-    panic!(
-        "/usr/bin/mdb_stat, mdb_dump or mdb_load is missing: install them with \
-         `apt-get install -y lmdb-utils` (or set PRUNEDB_SKIP_LMDB_UTILS=1 to skip)"
-    );
+    common::have_tools(&["mdb_stat", "mdb_dump", "mdb_load"])
 }
 
-/// A temporary directory, on tmpfs where there is one: the C tools and
-/// the generator sync every commit, which costs seconds on a disk.
-fn scratch_dir() -> tempfile::TempDir {
-    let shm = Path::new("/dev/shm");
-    if shm.is_dir() {
-        if let Ok(d) = tempfile::Builder::new()
-            .prefix("prunedb-cli")
-            .tempdir_in(shm)
-        {
-            return d;
-        }
-    }
-    tempfile::tempdir().expect("temporary directory")
-}
+use common::scratch_dir;
 
 fn run(program: &str, args: &[OsString]) -> Output {
     Command::new(program)

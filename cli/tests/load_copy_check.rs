@@ -9,7 +9,7 @@
 //! Needs the LMDB tools (`apt-get install -y lmdb-utils`); set
 //! `PRUNEDB_SKIP_LMDB_UTILS=1` to skip these tests where they are missing.
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
@@ -20,41 +20,15 @@ use prunedb_engine::format::{NodeFlags, Page, PageFlags, P_INVALID};
 use prunedb_engine::walk::{self, Descend, PageKind, TreeId, Visit, Walker};
 use prunedb_engine::{CopyFlags, CursorOp, Database, DbFlags, Env, EnvFlags, PutFlags, Snapshot};
 
+mod common;
+
 const PRUNEDB: &str = env!("CARGO_BIN_EXE_prunedb");
 
-/// Whether the C tools are there; panics with how to get them unless
-/// skipping was asked for.
 fn have_tools() -> bool {
-    let present = ["mdb_dump", "mdb_load", "mdb_copy"]
-        .iter()
-        .all(|t| Path::new("/usr/bin").join(t).exists());
-    if present {
-        return true;
-    }
-    if std::env::var_os("PRUNEDB_SKIP_LMDB_UTILS").as_deref() == Some(OsStr::new("1")) {
-        eprintln!("skipping: LMDB tools missing and PRUNEDB_SKIP_LMDB_UTILS=1");
-        return false;
-    }
-    panic!(
-        "/usr/bin/mdb_dump, mdb_load or mdb_copy is missing: install them with \
-         `apt-get install -y lmdb-utils` (or set PRUNEDB_SKIP_LMDB_UTILS=1 to skip)"
-    );
+    common::have_tools(&["mdb_dump", "mdb_load", "mdb_copy"])
 }
 
-/// A temporary directory, on tmpfs where there is one: the C tools sync
-/// every commit, which costs seconds on a disk.
-fn scratch_dir() -> tempfile::TempDir {
-    let shm = Path::new("/dev/shm");
-    if shm.is_dir() {
-        if let Ok(d) = tempfile::Builder::new()
-            .prefix("prunedb-cli")
-            .tempdir_in(shm)
-        {
-            return d;
-        }
-    }
-    tempfile::tempdir().expect("temporary directory")
-}
+use common::scratch_dir;
 
 /// Runs `program` with `args` and `input` on standard input.
 fn run_with(program: &str, args: &[OsString], input: &[u8]) -> Output {
