@@ -94,7 +94,9 @@ impl<'t, S: PageSource + ?Sized> Cursor<'t, S> {
     /// Performs one cursor operation, as `mdb_cursor_get` does. `key` and
     /// `data` are the inputs of the SET and GET_BOTH families. Returns
     /// `Ok(None)` where LMDB returns `MDB_NOTFOUND`.
-    #[inline]
+    // Always inlined: what remains after the out-of-line general path is
+    // the scan step, which then needs no call and returns in registers.
+    #[inline(always)]
     pub fn get(
         &mut self,
         op: CursorOp,
@@ -104,9 +106,9 @@ impl<'t, S: PageSource + ?Sized> Cursor<'t, S> {
         // Scans: a step within the leaf of a database without dups needs
         // none of the state machine below.
         if self.sub.is_none() && matches!(op, CursorOp::Next | CursorOp::Prev) {
-            if let Some(page) = self.main.step_in_leaf(op == CursorOp::Next) {
+            if let Some((page, ki)) = self.main.step_in_leaf(op == CursorOp::Next) {
                 if !page.is_leaf2() {
-                    let node = leaf_node(&page, self.main.ki())?;
+                    let node = leaf_node(&page, ki)?;
                     if !node.flags.contains(NodeFlags::DUPDATA) {
                         return Ok(Some((node.key, self.node_data(&node)?)));
                     }

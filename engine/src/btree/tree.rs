@@ -364,9 +364,10 @@ impl<'t> TreeCursor<'t> {
     /// Moves one entry within the current leaf, if that is all LMDB's NEXT
     /// (or PREV) would do on a tree without dups: the cursor is positioned,
     /// not at the end of the data, and the neighbour is on this leaf.
-    /// Returns the leaf; the caller reads the node, with its usual checks.
+    /// Returns the leaf and the new index; the caller reads the node, with
+    /// its usual checks.
     #[inline]
-    pub(crate) fn step_in_leaf(&mut self, forward: bool) -> Option<Page<'t>> {
+    pub(crate) fn step_in_leaf(&mut self, forward: bool) -> Option<(Page<'t>, usize)> {
         if self.flags != C_INITIALIZED || self.snum == 0 {
             return None;
         }
@@ -378,7 +379,7 @@ impl<'t> TreeCursor<'t> {
             return None;
         }
         self.ki[t] = to;
-        Some(page)
+        Some((page, to))
     }
 
     /// The key at the current index of the leaf.
