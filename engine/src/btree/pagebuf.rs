@@ -118,6 +118,46 @@ pub(crate) fn add_node(p: &mut [u8], i: usize, node: &[u8]) -> bool {
     true
 }
 
+/// Inserts a leaf node built from its parts at index `i`, writing header,
+/// key and data straight into the page (`mdb_node_add`) rather than
+/// through an intermediate buffer. `data` is the inline value, or the
+/// overflow page number of a BIGDATA node; `dsize` the value's size.
+/// Returns false if it does not fit.
+pub(crate) fn add_leaf(
+    p: &mut [u8],
+    i: usize,
+    key: &[u8],
+    data: &[u8],
+    dsize: usize,
+    flags: NodeFlags,
+) -> bool {
+    let len = NODE_HEADER_SIZE + key.len() + data.len();
+    let size = even(len);
+    if size_left(p) < size + 2 {
+        return false;
+    }
+    let n = nkeys(p);
+    let start = PAGE_HEADER_SIZE + 2 * i;
+    let end = PAGE_HEADER_SIZE + 2 * n;
+    p.copy_within(start..end, start + 2);
+    let ofs = upper(p) - size;
+    put16(p, start, ofs);
+    let node = &mut p[ofs..ofs + size];
+    node[0..2].copy_from_slice(&((dsize & 0xffff) as u16).to_le_bytes());
+    node[2..4].copy_from_slice(&(((dsize >> 16) & 0xffff) as u16).to_le_bytes());
+    node[4..6].copy_from_slice(&flags.0.to_le_bytes());
+    node[6..8].copy_from_slice(&(key.len() as u16).to_le_bytes());
+    let k = NODE_HEADER_SIZE + key.len();
+    node[NODE_HEADER_SIZE..k].copy_from_slice(key);
+    node[k..len].copy_from_slice(data);
+    if size > len {
+        node[len] = 0;
+    }
+    put16(p, 12, lower(p) + 2);
+    put16(p, 14, ofs);
+    true
+}
+
 /// Removes node `i`, closing the gap (`mdb_node_del`).
 pub(crate) fn del_node(p: &mut [u8], i: usize) {
     let n = nkeys(p);

@@ -91,11 +91,77 @@ struct TreeRef<'r> {
     ksize: usize,
 }
 
+/// A short list on the stack, for the levels of a path: descending a tree
+/// happens on every put and delete, and two heap allocations per descent
+/// were a measurable share of a small put (LMDB's cursor keeps the same
+/// fixed-size stack, `mc_pg`/`mc_ki`).
+struct Levels<T: Copy + Default> {
+    len: usize,
+    // One spare slot: a root split adds a level above a tree of the
+    // deepest depth a search accepts.
+    items: [T; MAX_DEPTH + 1],
+}
+
+impl<T: Copy + Default> Default for Levels<T> {
+    fn default() -> Self {
+        Levels {
+            len: 0,
+            items: [T::default(); MAX_DEPTH + 1],
+        }
+    }
+}
+
+impl<T: Copy + Default> core::ops::Deref for Levels<T> {
+    type Target = [T];
+    #[inline]
+    fn deref(&self) -> &[T] {
+        &self.items[..self.len]
+    }
+}
+
+impl<T: Copy + Default> core::ops::DerefMut for Levels<T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut [T] {
+        &mut self.items[..self.len]
+    }
+}
+
+impl<T: Copy + Default> Levels<T> {
+    /// Appends `v`; false when the path is already as deep as it can be.
+    #[inline]
+    fn push(&mut self, v: T) -> bool {
+        self.insert(self.len, v)
+    }
+    /// Inserts `v` at `i`; false when the path is already as deep as it can be.
+    #[inline]
+    fn insert(&mut self, i: usize, v: T) -> bool {
+        if self.len == self.items.len() || i > self.len {
+            return false;
+        }
+        self.items.copy_within(i..self.len, i + 1);
+        self.items[i] = v;
+        self.len += 1;
+        true
+    }
+    fn remove(&mut self, i: usize) {
+        if i < self.len {
+            self.items.copy_within(i + 1..self.len, i);
+            self.len -= 1;
+        }
+    }
+    fn truncate(&mut self, n: usize) {
+        self.len = self.len.min(n);
+    }
+    fn clear(&mut self) {
+        self.len = 0;
+    }
+}
+
 /// A root-to-leaf path: page numbers and the index within each.
 #[derive(Default)]
 struct Path {
-    pg: Vec<u64>,
-    ki: Vec<usize>,
+    pg: Levels<u64>,
+    ki: Levels<usize>,
 }
 
 impl Path {
@@ -104,10 +170,55 @@ impl Path {
     }
 }
 
-/// A node to add to a leaf: the raw node, or a LEAF2 key.
-enum NewNode {
-    Raw(Vec<u8>),
-    Leaf2(Vec<u8>),
+/// A node to add to a leaf.
+enum NewNode<'a> {
+    /// A leaf node from its parts, built in place on the page: `data` is
+    /// the inline value or a BIGDATA node's overflow page number, `dsize`
+    /// the value's size.
+    Leaf {
+        key: &'a [u8],
+        data: &'a [u8],
+        dsize: usize,
+        flags: NodeFlags,
+    },
+    /// A LEAF2 key.
+    Leaf2(&'a [u8]),
+}
+
+impl NewNode<'_> {
+    /// The node's raw bytes, for the (rarer) paths that rebuild pages.
+    fn to_vec(&self) -> Vec<u8> {
+        match *self {
+            NewNode::Leaf {
+                key,
+                data,
+                dsize,
+                flags,
+            } => pb::leaf_node(key, data, dsize, flags),
+            NewNode::Leaf2(k) => k.to_vec(),
+        }
+    }
+}
+
+/// Where a put's value goes: inline, or in an overflow run (its first
+/// page number, as the node stores it).
+struct ValueNode {
+    flags: NodeFlags,
+    overflow: Option<[u8; 8]>,
+}
+
+impl ValueNode {
+    fn node<'a>(&'a self, key: &'a [u8], data: &'a [u8]) -> NewNode<'a> {
+        NewNode::Leaf {
+            key,
+            data: match &self.overflow {
+                Some(pg) => pg,
+                None => data,
+            },
+            dsize: data.len(),
+            flags: self.flags,
+        }
+    }
 }
 
 /// Checks that every node of `page` lies inside it, as the write path's
@@ -184,7 +295,9 @@ fn search<S: PageStore + ?Sized>(s: &S, t: &TreeRef<'_>, key: &[u8]) -> Result<(
         }
         let page = validated(s, pgno)?;
         let (idx, exact) = node_search(&page, key, t.cmp, t.ksize)?;
-        path.pg.push(pgno);
+        if !path.pg.push(pgno) {
+            return Err(Error::corrupted(pgno, "tree deeper than recorded"));
+        }
         if page.is_leaf() {
             if path.pg.len() != t.rec.depth as usize {
                 return Err(Error::corrupted(pgno, "leaf above the recorded depth"));
@@ -214,7 +327,9 @@ fn search_last<S: PageStore + ?Sized>(s: &S, t: &TreeRef<'_>) -> Result<Path> {
             return Err(Error::corrupted(pgno, "tree deeper than recorded"));
         }
         let page = validated(s, pgno)?;
-        path.pg.push(pgno);
+        if !path.pg.push(pgno) {
+            return Err(Error::corrupted(pgno, "tree deeper than recorded"));
+        }
         if page.is_leaf() {
             if path.pg.len() != t.rec.depth as usize {
                 return Err(Error::corrupted(pgno, "leaf above the recorded depth"));
@@ -273,27 +388,84 @@ fn touch_path<S: PageStore + ?Sized>(
     Ok(())
 }
 
-/// The raw nodes of a page, in order (LEAF2 keys for LEAF2 pages).
-fn page_nodes(p: &[u8], ksize: usize) -> Vec<Vec<u8>> {
-    let n = pb::nkeys(p);
-    if pb::leaf2(p) {
-        (0..n)
-            .map(|i| pb::leaf2_key(p, i, ksize).to_vec())
-            .collect()
-    } else {
-        (0..n).map(|i| pb::node_bytes(p, i).to_vec()).collect()
+/// Raw nodes (or LEAF2 keys) of pages being split or merged, in order:
+/// the bytes of all of them in one buffer, so taking a page apart costs
+/// two allocations rather than one per node.
+#[derive(Default)]
+struct Nodes {
+    buf: Vec<u8>,
+    /// Start and length of each node in `buf`.
+    spans: Vec<(usize, usize)>,
+}
+
+impl Nodes {
+    fn with_capacity(bytes: usize, n: usize) -> Nodes {
+        Nodes {
+            buf: Vec::with_capacity(bytes),
+            spans: Vec::with_capacity(n),
+        }
+    }
+    fn len(&self) -> usize {
+        self.spans.len()
+    }
+    fn is_empty(&self) -> bool {
+        self.spans.is_empty()
+    }
+    fn get(&self, i: usize) -> &[u8] {
+        let (s, l) = self.spans[i];
+        &self.buf[s..s + l]
+    }
+    fn iter(&self) -> impl Iterator<Item = &[u8]> + '_ {
+        self.spans.iter().map(|&(s, l)| &self.buf[s..s + l])
+    }
+    fn push(&mut self, n: &[u8]) {
+        self.insert(self.spans.len(), n);
+    }
+    /// Inserts `n` before node `i`. Its bytes go at the end of the
+    /// buffer: only the order of the spans matters.
+    fn insert(&mut self, i: usize, n: &[u8]) {
+        self.spans.insert(i, (self.buf.len(), n.len()));
+        self.buf.extend_from_slice(n);
+    }
+    /// Replaces node `i` with `n`.
+    fn set(&mut self, i: usize, n: &[u8]) {
+        self.spans[i] = (self.buf.len(), n.len());
+        self.buf.extend_from_slice(n);
+    }
+    /// Moves the nodes from `at` on into a new list.
+    fn split_off(&mut self, at: usize) -> Nodes {
+        let mut right = Nodes::with_capacity(self.buf.len(), self.len() - at);
+        for &(s, l) in &self.spans[at..] {
+            right.push(&self.buf[s..s + l]);
+        }
+        self.spans.truncate(at);
+        right
+    }
+    fn extend(&mut self, other: &Nodes) {
+        for n in other.iter() {
+            self.push(n);
+        }
     }
 }
 
+/// The raw nodes of a page, in order (LEAF2 keys for LEAF2 pages).
+fn page_nodes(p: &[u8], ksize: usize) -> Nodes {
+    let n = pb::nkeys(p);
+    let mut nodes = Nodes::with_capacity(p.len(), n + 1);
+    if pb::leaf2(p) {
+        for i in 0..n {
+            nodes.push(pb::leaf2_key(p, i, ksize));
+        }
+    } else {
+        for i in 0..n {
+            nodes.push(pb::node_bytes(p, i));
+        }
+    }
+    nodes
+}
+
 /// Rewrites page `p` to hold exactly `nodes`.
-fn fill_page(
-    p: &mut [u8],
-    pgno: u64,
-    flags: u16,
-    pad: usize,
-    nodes: &[Vec<u8>],
-    leaf2: bool,
-) -> bool {
+fn fill_page(p: &mut [u8], pgno: u64, flags: u16, pad: usize, nodes: &Nodes, leaf2: bool) -> bool {
     pb::init(p, pgno, flags);
     pb::set_pad(p, pad);
     for (i, n) in nodes.iter().enumerate() {
@@ -321,21 +493,28 @@ fn space(n: &[u8], leaf2: bool) -> usize {
 /// the middle, moved as little as possible; with APPEND the new last node
 /// starts a page of its own so sequential loads fill pages.
 fn split_point(
-    nodes: &[Vec<u8>],
+    nodes: &Nodes,
     cap: usize,
     leaf2: bool,
     branch: bool,
     append_at_end: bool,
 ) -> Option<usize> {
     let n = nodes.len();
-    let sizes: Vec<usize> = nodes.iter().map(|x| space(x, leaf2)).collect();
-    let total: usize = sizes.iter().sum();
+    let size = |i: usize| {
+        let l = nodes.spans[i].1;
+        if leaf2 {
+            l
+        } else {
+            pb::node_space(l)
+        }
+    };
+    let total: usize = (0..n).map(size).sum();
     let fits = |s: usize| {
-        let left: usize = sizes[..s].iter().sum();
+        let left: usize = (0..s).map(size).sum();
         let mut right = total - left;
         if branch {
             // The right page's first node loses its key.
-            right = right - sizes[s] + pb::node_space(NODE_HEADER_SIZE);
+            right = right - size(s) + pb::node_space(NODE_HEADER_SIZE);
         }
         left <= cap && right <= cap
     };
@@ -380,8 +559,13 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
         let leaf = path.pg[top];
         let idx = path.ki[top];
         let p = self.s.page_mut(leaf)?;
-        let ok = match &node {
-            NewNode::Raw(n) => pb::add_node(p, idx, n),
+        let ok = match node {
+            NewNode::Leaf {
+                key,
+                data,
+                dsize,
+                flags,
+            } => pb::add_leaf(p, idx, key, data, dsize, flags),
             NewNode::Leaf2(k) => pb::add_leaf2(p, idx, k),
         };
         if ok {
@@ -390,12 +574,7 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
         let leaf2 = matches!(node, NewNode::Leaf2(_));
         let mut nodes = page_nodes(p, t.ksize);
         let append_at_end = append && idx == nodes.len();
-        nodes.insert(
-            idx,
-            match node {
-                NewNode::Raw(n) | NewNode::Leaf2(n) => n,
-            },
-        );
+        nodes.insert(idx, &node.to_vec());
         self.split(t, path, top, nodes, leaf2, append_at_end)
     }
 
@@ -406,7 +585,7 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
         t: &mut TreeRef<'_>,
         path: &mut Path,
         level: usize,
-        mut nodes: Vec<Vec<u8>>,
+        mut nodes: Nodes,
         leaf2: bool,
         append_at_end: bool,
     ) -> Result<()> {
@@ -423,12 +602,12 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
             .ok_or(Error::corrupted(pgno, "node too large to split"))?;
         let mut right = nodes.split_off(s);
         let sep = if leaf2 {
-            right[0].clone()
+            right.get(0).to_vec()
         } else {
-            pb::raw_key(&right[0]).to_vec()
+            pb::raw_key(right.get(0)).to_vec()
         };
         if branch {
-            right[0] = pb::branch_node(&[], pb::raw_child(&right[0]));
+            right.set(0, &pb::branch_node(&[], pb::raw_child(right.get(0))));
         }
         let rp = self.s.alloc(1)?;
         if branch {
@@ -452,8 +631,9 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
             t.rec.root = root;
             t.rec.depth += 1;
             t.rec.branch_pages += 1;
-            path.pg.insert(0, root);
-            path.ki.insert(0, 0);
+            if !path.pg.insert(0, root) || !path.ki.insert(0, 0) {
+                return Err(Error::corrupted(root, "tree deeper than a path holds"));
+            }
             return Ok(());
         }
         let parent = path.pg[level - 1];
@@ -463,7 +643,7 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
             return Ok(());
         }
         let mut pnodes = page_nodes(p, 0);
-        pnodes.insert(at, sep_node);
+        pnodes.insert(at, &sep_node);
         self.split(t, path, level - 1, pnodes, false, append_at_end)
     }
 
@@ -569,9 +749,9 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
         let mut rnodes = page_nodes(self.s.page_mut(rpg)?, t.ksize);
         if branch && !rnodes.is_empty() {
             // The right page's first node regains the separator as its key.
-            rnodes[0] = pb::branch_node(&sep_key, pb::raw_child(&rnodes[0]));
+            rnodes.set(0, &pb::branch_node(&sep_key, pb::raw_child(rnodes.get(0))));
         }
-        all.extend(rnodes);
+        all.extend(&rnodes);
         let total: usize = all.iter().map(|x| space(x, leaf2)).sum();
         if total <= self.cap() {
             // Merge the right page into the left and drop the separator.
@@ -594,12 +774,12 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
             .ok_or(Error::corrupted(lpg, "cannot redistribute"))?;
         let mut right = all.split_off(s);
         let sep = if leaf2 {
-            right[0].clone()
+            right.get(0).to_vec()
         } else {
-            pb::raw_key(&right[0]).to_vec()
+            pb::raw_key(right.get(0)).to_vec()
         };
         if branch {
-            right[0] = pb::branch_node(&[], pb::raw_child(&right[0]));
+            right.set(0, &pb::branch_node(&[], pb::raw_child(right.get(0))));
         }
         let ok = fill_page(self.s.page_mut(lpg)?, lpg, flags, pad, &all, leaf2)
             && fill_page(self.s.page_mut(rpg)?, rpg, flags, pad, &right, leaf2);
@@ -617,7 +797,7 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
             return Ok(());
         }
         let mut pnodes = page_nodes(p, 0);
-        pnodes.insert(ri, node);
+        pnodes.insert(ri, &node);
         self.split(t, path, level - 1, pnodes, false, false)
     }
 
@@ -629,7 +809,7 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
         key: &[u8],
         data: &[u8],
         flags: NodeFlags,
-    ) -> Result<Vec<u8>> {
+    ) -> Result<ValueNode> {
         if NODE_HEADER_SIZE + key.len() + data.len() > node_max(self.page_size) {
             let count = overflow_count(data.len(), self.page_size);
             let pgno = self.s.alloc(count)?;
@@ -640,10 +820,15 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
             run[12..16].copy_from_slice(&(count as u32).to_le_bytes());
             run[PAGE_HEADER_SIZE..PAGE_HEADER_SIZE + data.len()].copy_from_slice(data);
             t.rec.overflow_pages += count;
-            let f = NodeFlags(flags.0 | NodeFlags::BIGDATA.0);
-            return Ok(pb::leaf_node(key, &pgno.to_le_bytes(), data.len(), f));
+            return Ok(ValueNode {
+                flags: NodeFlags(flags.0 | NodeFlags::BIGDATA.0),
+                overflow: Some(pgno.to_le_bytes()),
+            });
         }
-        Ok(pb::leaf_node(key, data, data.len(), flags))
+        Ok(ValueNode {
+            flags,
+            overflow: None,
+        })
     }
 
     /// Frees the overflow run of a BIGDATA node.
@@ -803,7 +988,7 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
             self.insert(
                 &mut t,
                 &mut path,
-                NewNode::Raw(node),
+                node.node(key, data),
                 flags.contains(PutFlags::APPEND),
             )?;
             t.rec.entries += 1;
@@ -817,10 +1002,14 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
         let (nflags, old) = {
             let page = validated(&*self.s, leaf)?;
             let node = page.node(idx)?;
-            (
-                node.flags,
-                (node.value.to_vec(), node.data_size, node.overflow_pgno()),
-            )
+            // Only a dup put reads the old value after the page changes;
+            // a plain overwrite needs just its overflow run.
+            let value = if dup.is_some() {
+                node.value.to_vec()
+            } else {
+                Vec::new()
+            };
+            (node.flags, (value, node.data_size, node.overflow_pgno()))
         };
         if nflags.contains(NodeFlags::SUBDATA) && !nflags.contains(NodeFlags::DUPDATA) {
             // A named database's record: only the database layer may change it.
@@ -888,7 +1077,7 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
         }
         pb::del_node(self.s.page_mut(leaf)?, idx);
         let node = self.value_node(t, key, data, NodeFlags(0))?;
-        self.insert(t, path, NewNode::Raw(node), false)
+        self.insert(t, path, node.node(key, data), false)
     }
 
     /// Adds `data` to the values of an existing DUPSORT key. Returns whether
@@ -1005,19 +1194,25 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
     ) -> Result<()> {
         let top = path.top();
         let (leaf, idx) = (path.pg[top], path.ki[top]);
+        let rec_bytes;
         let node = if NODE_HEADER_SIZE + key.len() + sub.len() > node_max(self.page_size) {
-            let rec = self.new_subdb(vals, d)?;
-            pb::leaf_node(
+            rec_bytes = self.new_subdb(vals, d)?.to_bytes();
+            NewNode::Leaf {
                 key,
-                &rec.to_bytes(),
-                DB_RECORD_SIZE,
-                NodeFlags(NodeFlags::DUPDATA.0 | NodeFlags::SUBDATA.0),
-            )
+                data: &rec_bytes,
+                dsize: DB_RECORD_SIZE,
+                flags: NodeFlags(NodeFlags::DUPDATA.0 | NodeFlags::SUBDATA.0),
+            }
         } else {
-            pb::leaf_node(key, &sub, sub.len(), NodeFlags::DUPDATA)
+            NewNode::Leaf {
+                key,
+                data: &sub,
+                dsize: sub.len(),
+                flags: NodeFlags::DUPDATA,
+            }
         };
         pb::del_node(self.s.page_mut(leaf)?, idx);
-        self.insert(t, path, NewNode::Raw(node), false)
+        self.insert(t, path, node, false)
     }
 
     /// A one-page sub-database holding `vals`.
@@ -1029,13 +1224,14 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
         } else {
             PageFlags::LEAF.0
         };
-        let nodes: Vec<Vec<u8>> = if d.fixed {
-            vals.to_vec()
-        } else {
-            vals.iter()
-                .map(|v| pb::leaf_node(v, &[], 0, NodeFlags(0)))
-                .collect()
-        };
+        let mut nodes = Nodes::default();
+        for v in vals {
+            if d.fixed {
+                nodes.push(v);
+            } else {
+                nodes.push(&pb::leaf_node(v, &[], 0, NodeFlags(0)));
+            }
+        }
         let p = self.s.page_mut(root)?;
         if !fill_page(p, root, flags, ksize, &nodes, d.fixed) {
             return Err(Error::corrupted(root, "dup set larger than a page"));
@@ -1092,9 +1288,14 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
         }
         touch_path(self.s, &mut t, &mut path)?;
         let node = if d.fixed {
-            NewNode::Leaf2(data.to_vec())
+            NewNode::Leaf2(data)
         } else {
-            NewNode::Raw(pb::leaf_node(data, &[], 0, NodeFlags(0)))
+            NewNode::Leaf {
+                key: data,
+                data: &[],
+                dsize: 0,
+                flags: NodeFlags(0),
+            }
         };
         self.insert(&mut t, &mut path, node, flags.contains(PutFlags::APPENDDUP))?;
         t.rec.entries += 1;
@@ -1260,9 +1461,17 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
     /// Where the value of `key` lies in this transaction's dirty pages:
     /// the page (or overflow run) number and the byte range within it. Used
     /// to hand out the space a RESERVE put set aside.
-    pub fn value_location(&self, rec: &DbRecord, key: &[u8]) -> Result<(u64, core::ops::Range<usize>)> {
+    pub fn value_location(
+        &self,
+        rec: &DbRecord,
+        key: &[u8],
+    ) -> Result<(u64, core::ops::Range<usize>)> {
         let mut rec = *rec;
-        let t = TreeRef { cmp: Cmp::for_keys(rec.flags), rec: &mut rec, ksize: 0 };
+        let t = TreeRef {
+            cmp: Cmp::for_keys(rec.flags),
+            rec: &mut rec,
+            ksize: 0,
+        };
         let (path, exact) = search(&*self.s, &t, key)?;
         if !exact {
             return Err(Error::NotFound);
@@ -1325,7 +1534,12 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
         self.insert(
             &mut t,
             &mut path,
-            NewNode::Raw(pb::leaf_node(key, data, data.len(), nflags)),
+            NewNode::Leaf {
+                key,
+                data,
+                dsize: data.len(),
+                flags: nflags,
+            },
             false,
         )?;
         t.rec.entries += 1;
