@@ -166,8 +166,9 @@ struct EnvInner {
     file_len: AtomicU64,
     /// Names of the databases opened so far; the index is the dbi.
     dbis: Mutex<Vec<Option<Vec<u8>>>>,
-    /// Held by the one write transaction.
-    writer: Mutex<()>,
+    /// Held by the one write transaction; it keeps what one write
+    /// transaction leaves the next.
+    writer: Mutex<write::Recycled>,
     /// The shared lock file, unless opened with NOLOCK (or read-only where
     /// the lock file cannot be written).
     lock: Option<lock::LockFile>,
@@ -325,7 +326,7 @@ impl Env {
                 max_dbs: opts.max_dbs,
                 file_len: AtomicU64::new(len),
                 dbis: Mutex::new(vec![None, None]),
-                writer: Mutex::new(()),
+                writer: Mutex::new(Default::default()),
                 lock,
                 readers: Mutex::new(Default::default()),
             }),
@@ -859,7 +860,7 @@ enum Reader {
 /// writer mutex of the lock file.
 pub(crate) struct WriteLocks<'env> {
     _file: Option<lock::WriterLock<'env>>,
-    _local: std::sync::MutexGuard<'env, ()>,
+    _local: std::sync::MutexGuard<'env, write::Recycled>,
 }
 
 /// Maps the data file anew at `size` bytes (0: the larger of the size in

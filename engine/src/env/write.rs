@@ -37,6 +37,35 @@ impl Hasher for PgnoHasher {
 /// Dirty pages by first page number.
 pub(crate) type DirtyPages = HashMap<u64, Box<[u8]>, BuildHasherDefault<PgnoHasher>>;
 
+/// What one write transaction hands the next (LMDB's `me_dpages`): page
+/// buffers and the dirty map's table. A transaction of a few puts would
+/// otherwise allocate, zero and free every page it touches, and grow the
+/// map from nothing, each time. Kept under the environment's writer
+/// mutex, which only the write transaction holds.
+#[derive(Default)]
+pub(crate) struct Recycled {
+    dirty: DirtyPages,
+    pages: Vec<Box<[u8]>>,
+}
+
+/// Most page buffers kept between transactions, in bytes: enough for the
+/// paths a transaction of a few hundred puts touches, small enough to hold
+/// on to for the environment's life.
+const RECYCLE_BYTES: usize = 8 << 20;
+/// Largest dirty map (in entries) whose table is kept between transactions.
+const RECYCLE_MAP: usize = 1 << 14;
+
+/// Single-page buffers free for reuse within a transaction. A copy made
+/// for a nested transaction starts without any: buffers are only a cache.
+#[derive(Default)]
+struct SparePages(Vec<Box<[u8]>>);
+
+impl Clone for SparePages {
+    fn clone(&self) -> Self {
+        SparePages(Vec::new())
+    }
+}
+
 /// The page state of a write transaction: its dirty pages over the map,
 /// and the free-page bookkeeping.
 #[derive(Clone)]
@@ -46,6 +75,8 @@ pub struct WriteState<'env> {
     /// Pages written by this transaction, by first page number; overflow
     /// runs are one entry.
     dirty: DirtyPages,
+    /// Page buffers to reuse for single dirty pages.
+    spare: SparePages,
     /// First page number never used.
     next_pgno: u64,
     /// Largest page number the map can hold, plus one.
@@ -196,7 +227,8 @@ impl PageStore for WriteState<'_> {
             .and_then(|p| p.checked_mul(ps))
             .and_then(|off| map.get(off..off.checked_add(ps)?))
             .ok_or(Error::corrupted(pgno, "page beyond the snapshot"))?;
-        let new = self.alloc(1)?;
+        // The copy overwrites every byte: no need to zero the buffer first.
+        let new = self.alloc_pages(1, false)?;
         let copy = self.page_mut(new)?;
         copy.copy_from_slice(src);
         copy[0..8].copy_from_slice(&new.to_le_bytes());
@@ -212,6 +244,35 @@ impl PageStore for WriteState<'_> {
     }
 
     fn alloc(&mut self, count: u64) -> Result<u64> {
+        self.alloc_pages(count, true)
+    }
+
+    fn is_dirty(&self, pgno: u64) -> bool {
+        self.dirty.contains_key(&pgno)
+    }
+
+    fn free(&mut self, pgno: u64, count: u64) {
+        if let Some(buf) = self.dirty.remove(&pgno) {
+            // Written by this transaction only: no snapshot can see it.
+            if count == 1 {
+                self.loose.push(pgno);
+                if buf.len() == self.page_size {
+                    self.spare.0.push(buf);
+                }
+            } else {
+                self.pghead.extend(pgno..pgno + count);
+            }
+            return;
+        }
+        self.free_pgs.extend(pgno..pgno + count);
+    }
+}
+
+impl WriteState<'_> {
+    /// Allocates `count` consecutive dirty pages; their bytes are zero when
+    /// `zero` is set, else left as a reused buffer had them (for callers
+    /// that overwrite the whole page).
+    fn alloc_pages(&mut self, count: u64, zero: bool) -> Result<u64> {
         let pgno = 'found: {
             // While the free list is saved, the pages already reclaimed
             // (and loose ones) are still used, as LMDB does: taking fresh
@@ -240,26 +301,22 @@ impl PageStore for WriteState<'_> {
             self.next_pgno += count;
             p
         };
-        let bytes = vec![0u8; (count as usize) * self.page_size].into_boxed_slice();
+        let bytes = match self.spare.0.pop() {
+            Some(mut b) if count == 1 => {
+                if zero {
+                    b.fill(0);
+                }
+                b
+            }
+            other => {
+                if let Some(b) = other {
+                    self.spare.0.push(b);
+                }
+                vec![0u8; (count as usize) * self.page_size].into_boxed_slice()
+            }
+        };
         self.dirty.insert(pgno, bytes);
         Ok(pgno)
-    }
-
-    fn is_dirty(&self, pgno: u64) -> bool {
-        self.dirty.contains_key(&pgno)
-    }
-
-    fn free(&mut self, pgno: u64, count: u64) {
-        if self.dirty.remove(&pgno).is_some() {
-            // Written by this transaction only: no snapshot can see it.
-            if count == 1 {
-                self.loose.push(pgno);
-            } else {
-                self.pghead.extend(pgno..pgno + count);
-            }
-            return;
-        }
-        self.free_pgs.extend(pgno..pgno + count);
     }
 }
 
@@ -298,10 +355,14 @@ impl<'env> RwTxn<'env> {
         oldest: u64,
     ) -> Self {
         let ps = env.page_size() as u64;
+        let mut lock = lock;
+        let dirty = std::mem::take(&mut lock._local.dirty);
+        let spare = SparePages(std::mem::take(&mut lock._local.pages));
         let state = WriteState {
             map,
             page_size: env.page_size(),
-            dirty: DirtyPages::default(),
+            dirty,
+            spare,
             next_pgno: meta.last_pgno + 1,
             max_pgno: env.map_size() / ps,
             free_pgs: Vec::new(),
@@ -511,7 +572,13 @@ impl<'env> RwTxn<'env> {
     /// Stores a value of `len` zero bytes under `key` and returns it to be
     /// filled in place (`MDB_RESERVE`). Not for DUPSORT databases, whose
     /// values must be known to be sorted.
-    pub fn reserve(&mut self, db: Database, key: &[u8], len: usize, flags: PutFlags) -> Result<&mut [u8]> {
+    pub fn reserve(
+        &mut self,
+        db: Database,
+        key: &[u8],
+        len: usize,
+        flags: PutFlags,
+    ) -> Result<&mut [u8]> {
         if self.db_flags(db)?.contains(DbFlags::DUPSORT) {
             return Err(Error::InvalidArgument);
         }
@@ -519,7 +586,8 @@ impl<'env> RwTxn<'env> {
         let rec = self.db_state(db)?.rec;
         let (pgno, range) = Writer::new(&mut self.state).value_location(&rec, key)?;
         let page = self.state.page_mut(pgno)?;
-        page.get_mut(range).ok_or(Error::corrupted(pgno, "reserved value out of bounds"))
+        page.get_mut(range)
+            .ok_or(Error::corrupted(pgno, "reserved value out of bounds"))
     }
 
     /// Deletes `key`, or with `data` one value of a DUPSORT key (`mdb_del`).
@@ -661,6 +729,32 @@ impl<'env> RwTxn<'env> {
             st.rec = free;
         }
         Ok(())
+    }
+}
+
+impl Drop for RwTxn<'_> {
+    /// Hands the page buffers and the dirty map's table to the next write
+    /// transaction, within bounds.
+    fn drop(&mut self) {
+        let ps = self.state.page_size;
+        let keep = (RECYCLE_BYTES / ps).max(64);
+        let mut pages = std::mem::take(&mut self.state.spare.0);
+        let mut dirty = std::mem::take(&mut self.state.dirty);
+        for (_, b) in dirty.drain() {
+            if pages.len() >= keep {
+                break;
+            }
+            if b.len() == ps {
+                pages.push(b);
+            }
+        }
+        pages.truncate(keep);
+        let cache = &mut self._lock._local;
+        if dirty.capacity() <= RECYCLE_MAP {
+            dirty.clear();
+            cache.dirty = dirty;
+        }
+        cache.pages = pages;
     }
 }
 
