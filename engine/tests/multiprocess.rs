@@ -80,6 +80,8 @@ const ARGS_VAR: &str = "PRUNEDB_MP_ARGS";
 const TAG: &str = "@@mp ";
 /// Created in the environment's directory to stop looping children.
 const STOP: &str = "stop";
+/// Created to start the writers.
+const GO: &str = "go";
 /// Created to make the pinning child drop its pin.
 const RELEASE: &str = "release";
 
@@ -443,7 +445,15 @@ fn setup(env: &Env, seed: u64) {
 
 /// Runs `txns` workload transactions (about 3% aborted instead of
 /// committed), or `tiny` ones. Returns the txnids committed.
-fn run_writer(kind: Kind, dir: &Path, seed: u64, txns: u64, small: bool) -> Vec<u64> {
+/// `ready` runs once the environment is open, before the first txn.
+fn run_writer(
+    kind: Kind,
+    dir: &Path,
+    seed: u64,
+    txns: u64,
+    small: bool,
+    ready: impl FnOnce(),
+) -> Vec<u64> {
     let mut rng = StdRng::seed_from_u64(seed);
     fn one<T: WTxn>(t: &mut T, rng: &mut StdRng, small: bool) {
         if small {
@@ -456,6 +466,7 @@ fn run_writer(kind: Kind, dir: &Path, seed: u64, txns: u64, small: bool) -> Vec<
     match kind {
         Kind::Ours => {
             let env = open_ours(dir);
+            ready();
             for _ in 0..txns {
                 let mut t = env.write_txn().unwrap();
                 one(&mut t, &mut rng, small);
@@ -469,6 +480,7 @@ fn run_writer(kind: Kind, dir: &Path, seed: u64, txns: u64, small: bool) -> Vec<
         }
         Kind::C => {
             let env = open_c(dir);
+            ready();
             for _ in 0..txns {
                 let mut t = env.begin_rw().unwrap();
                 one(&mut t, &mut rng, small);
@@ -525,6 +537,14 @@ fn child_entry() {
                 args[1].parse().unwrap(),
                 args[2].parse().unwrap(),
                 small,
+                // Writers start together, so that concurrent ones overlap
+                // however long each took to start.
+                || {
+                    report("opened".into());
+                    while !dir.join(GO).exists() {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
+                },
             );
             report(format!(
                 "done {} {} {}",
@@ -897,11 +917,12 @@ fn run_scenario_as(
     reader_role: &str,
 ) -> (Vec<[u64; 3]>, Vec<[u64; 4]>) {
     let _ = std::fs::remove_file(dir.join(STOP));
+    let _ = std::fs::remove_file(dir.join(GO));
     let mut rs: Vec<Proc> = readers
         .iter()
         .map(|k| spawn(reader_role, dir, &[k.name()]))
         .collect();
-    let ws: Vec<Proc> = writers
+    let mut ws: Vec<Proc> = writers
         .iter()
         .map(|(k, seed, n)| {
             spawn(
@@ -911,6 +932,10 @@ fn run_scenario_as(
             )
         })
         .collect();
+    for w in ws.iter_mut() {
+        w.expect("opened", WAIT);
+    }
+    std::fs::write(dir.join(GO), b"").unwrap();
     let mut wout = Vec::new();
     for mut w in ws {
         let f = w.expect("done", WAIT);
