@@ -243,7 +243,8 @@ fn main() {
     interleaved(&cenv, &oenv, &per_thread);
 }
 
-/// Ratios from C and ours run in alternation, round after round, so that
+/// Ratios from C and ours run in alternation, round after round (each
+/// side first in every other round), so that
 /// load from other processes (which drifts over the seconds a criterion
 /// group takes) hits both alike. Prints the ratio of the best rounds and
 /// the median of the per-round ratios.
@@ -269,26 +270,44 @@ fn interleaved(cenv: &c::Env, oenv: &e::Env, per_thread: &[Vec<[u8; KEY_LEN]>]) 
     println!("\ninterleaved throughput ratios ours/C ({ROUNDS} alternating rounds):");
     for threads in [1usize, 2] {
         let pairs: Vec<_> = (0..ROUNDS)
-            .map(|_| {
-                let c = parallel(threads, per_thread, |ks, st| {
-                    c_gets(cenv, ks, GET_ITERS, st)
-                });
-                let o = parallel(threads, per_thread, |ks, st| {
-                    our_gets(oenv, ks, GET_ITERS, st)
-                });
-                (c, o)
+            .map(|round| {
+                let c = || {
+                    parallel(threads, per_thread, |ks, st| {
+                        c_gets(cenv, ks, GET_ITERS, st)
+                    })
+                };
+                let o = || {
+                    parallel(threads, per_thread, |ks, st| {
+                        our_gets(oenv, ks, GET_ITERS, st)
+                    })
+                };
+                // Alternate which side goes first, so that neither always
+                // finds the caches as the other left them.
+                if round % 2 == 0 {
+                    let c = c();
+                    (c, o())
+                } else {
+                    let o = o();
+                    (c(), o)
+                }
             })
             .collect();
         report(&format!("get_{threads}t"), &pairs);
     }
+    let timed = |f: &dyn Fn() -> usize| {
+        let t = Instant::now();
+        black_box(f());
+        t.elapsed()
+    };
     let pairs: Vec<_> = (0..ROUNDS)
-        .map(|_| {
-            let t = Instant::now();
-            black_box(c_scan(cenv));
-            let c = t.elapsed();
-            let t = Instant::now();
-            black_box(our_scan(oenv));
-            (c, t.elapsed())
+        .map(|round| {
+            if round % 2 == 0 {
+                let c = timed(&|| c_scan(cenv));
+                (c, timed(&|| our_scan(oenv)))
+            } else {
+                let o = timed(&|| our_scan(oenv));
+                (timed(&|| c_scan(cenv)), o)
+            }
         })
         .collect();
     report("scan", &pairs);
