@@ -286,8 +286,15 @@ fn validated<S: PageSource + ?Sized>(s: &S, pgno: u64) -> Result<Page<'_>> {
 
 /// Descends to the leaf where `key` belongs (`mdb_page_search` +
 /// `mdb_node_search`). Returns the path and whether `key` was found.
-fn search<S: PageStore + ?Sized>(s: &S, t: &TreeRef<'_>, key: &[u8]) -> Result<(Path, bool)> {
-    let mut path = Path::default();
+/// Fills `path`, which must be empty, rather than returning it: a path is
+/// a few hundred bytes, and moving it out through a `Result` cost a copy
+/// per put.
+fn search<S: PageStore + ?Sized>(
+    s: &S,
+    t: &TreeRef<'_>,
+    key: &[u8],
+    path: &mut Path,
+) -> Result<bool> {
     let mut pgno = t.rec.root;
     loop {
         if path.pg.len() >= MAX_DEPTH || path.pg.len() >= t.rec.depth as usize {
@@ -303,7 +310,7 @@ fn search<S: PageStore + ?Sized>(s: &S, t: &TreeRef<'_>, key: &[u8]) -> Result<(
                 return Err(Error::corrupted(pgno, "leaf above the recorded depth"));
             }
             path.ki.push(idx);
-            return Ok((path, exact));
+            return Ok(exact);
         }
         let i = if idx >= page.len() {
             page.len() - 1
@@ -319,8 +326,7 @@ fn search<S: PageStore + ?Sized>(s: &S, t: &TreeRef<'_>, key: &[u8]) -> Result<(
 
 /// Descends along the last child of every page to the end of the last
 /// leaf (`mdb_page_search` with `MDB_PS_LAST`): where an appended key goes.
-fn search_last<S: PageStore + ?Sized>(s: &S, t: &TreeRef<'_>) -> Result<Path> {
-    let mut path = Path::default();
+fn search_last<S: PageStore + ?Sized>(s: &S, t: &TreeRef<'_>, path: &mut Path) -> Result<()> {
     let mut pgno = t.rec.root;
     loop {
         if path.pg.len() >= MAX_DEPTH || path.pg.len() >= t.rec.depth as usize {
@@ -335,7 +341,7 @@ fn search_last<S: PageStore + ?Sized>(s: &S, t: &TreeRef<'_>) -> Result<Path> {
                 return Err(Error::corrupted(pgno, "leaf above the recorded depth"));
             }
             path.ki.push(page.len());
-            return Ok(path);
+            return Ok(());
         }
         let Some(i) = page.len().checked_sub(1) else {
             return Err(Error::corrupted(pgno, "empty branch page"));
@@ -572,10 +578,53 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
             return Ok(());
         }
         let leaf2 = matches!(node, NewNode::Leaf2(_));
+        let n = pb::nkeys(p);
+        let append_at_end = append && idx == n;
+        if append_at_end && n >= 1 {
+            // What `split_point` picks for an appended node: the page
+            // keeps its nodes and the new one starts the next page. Build
+            // that directly instead of taking the page apart.
+            let rp = self.new_right_page(t, leaf)?;
+            let p = self.s.page_mut(rp)?;
+            let (ok, sep) = match node {
+                NewNode::Leaf {
+                    key,
+                    data,
+                    dsize,
+                    flags,
+                } => (pb::add_leaf(p, 0, key, data, dsize, flags), key),
+                NewNode::Leaf2(k) => (pb::add_leaf2(p, 0, k), k),
+            };
+            if !ok {
+                return Err(Error::corrupted(leaf, "node too large for a page"));
+            }
+            return self.add_separator(t, path, top, rp, sep, true);
+        }
         let mut nodes = page_nodes(p, t.ksize);
-        let append_at_end = append && idx == nodes.len();
         nodes.insert(idx, &node.to_vec());
         self.split(t, path, top, nodes, leaf2, append_at_end)
+    }
+
+    /// Allocates an empty page to the right of page `pgno`, with its flags
+    /// and LEAF2 key size, and counts it in the tree's record.
+    fn new_right_page(&mut self, t: &mut TreeRef<'_>, pgno: u64) -> Result<u64> {
+        let (flags, pad) = {
+            let p = self.s.page_mut(pgno)?;
+            (
+                pb::flags(p) & !(PageFlags::DIRTY.0),
+                u16::from_le_bytes([p[8], p[9]]) as usize,
+            )
+        };
+        let rp = self.s.alloc(1)?;
+        if flags & PageFlags::BRANCH.0 != 0 {
+            t.rec.branch_pages += 1;
+        } else {
+            t.rec.leaf_pages += 1;
+        }
+        let p = self.s.page_mut(rp)?;
+        pb::init(p, rp, flags);
+        pb::set_pad(p, pad);
+        Ok(rp)
     }
 
     /// Splits the page at `level` of `path`, whose new contents `nodes` do
@@ -620,7 +669,23 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
         if !ok_l || !ok_r {
             return Err(Error::corrupted(pgno, "split halves do not fit"));
         }
-        let sep_node = pb::branch_node(&sep, rp);
+        self.add_separator(t, path, level, rp, &sep, append_at_end)
+    }
+
+    /// Inserts the separator `sep` of the new right page `rp` of the page at
+    /// `level` into its parent, splitting the parent (or growing a new
+    /// root) as needed.
+    fn add_separator(
+        &mut self,
+        t: &mut TreeRef<'_>,
+        path: &mut Path,
+        level: usize,
+        rp: u64,
+        sep: &[u8],
+        append_at_end: bool,
+    ) -> Result<()> {
+        let pgno = path.pg[level];
+        let sep_node = pb::branch_node(sep, rp);
         if level == 0 {
             // The root split: grow the tree by one level.
             let root = self.s.alloc(1)?;
@@ -641,6 +706,16 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
         let p = self.s.page_mut(parent)?;
         if pb::add_node(p, at, &sep_node) {
             return Ok(());
+        }
+        let n = pb::nkeys(p);
+        if append_at_end && at == n && n >= 1 {
+            // As for a leaf: the parent keeps its nodes and the new child
+            // goes first on a page of its own, where it needs no key.
+            let rp2 = self.new_right_page(t, parent)?;
+            if !pb::add_node(self.s.page_mut(rp2)?, 0, &pb::branch_node(&[], rp)) {
+                return Err(Error::corrupted(parent, "branch node too large"));
+            }
+            return self.add_separator(t, path, level - 1, rp2, sep, true);
         }
         let mut pnodes = page_nodes(p, 0);
         pnodes.insert(at, &sep_node);
@@ -960,12 +1035,13 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
                 ..*t.rec
             };
         }
-        let (mut path, exact) = if flags.contains(PutFlags::APPEND) {
+        let mut path = Path::default();
+        let exact = if flags.contains(PutFlags::APPEND) {
             // The key must sort after the last key of the database. As C
             // does (`mdb_cursor_last`, then one comparison), descend along
             // the last children rather than search: an equal key is
             // KeyExist even where a plain put would replace or add a dup.
-            let path = search_last(&*self.s, &t)?;
+            search_last(&*self.s, &t, &mut path)?;
             let top = path.top();
             let page = validated(&*self.s, path.pg[top])?;
             if let Some(last) = page.len().checked_sub(1) {
@@ -974,9 +1050,9 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
                     return Err(Error::KeyExist);
                 }
             }
-            (path, false)
+            false
         } else {
-            search(&*self.s, &t, key)?
+            search(&*self.s, &t, key, &mut path)?
         };
         touch_path(self.s, &mut t, &mut path)?;
         let top = path.top();
@@ -1272,7 +1348,8 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
             cmp: d.cmp,
             ksize,
         };
-        let (mut path, exact) = search(&*self.s, &t, data)?;
+        let mut path = Path::default();
+        let exact = search(&*self.s, &t, data, &mut path)?;
         if exact {
             if flags.contains(PutFlags::NODUPDATA) || flags.contains(PutFlags::APPENDDUP) {
                 return Err(Error::KeyExist);
@@ -1319,7 +1396,8 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
         let dup = DupInfo::of(rec.flags);
         let cmp = Cmp::for_keys(rec.flags);
         let mut t = TreeRef { rec, cmp, ksize: 0 };
-        let (mut path, exact) = search(&*self.s, &t, key)?;
+        let mut path = Path::default();
+        let exact = search(&*self.s, &t, key, &mut path)?;
         if !exact {
             return Err(Error::NotFound);
         }
@@ -1400,7 +1478,8 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
                     cmp: d.cmp,
                     ksize,
                 };
-                let (mut sp, exact) = search(&*self.s, &st, data)?;
+                let mut sp = Path::default();
+                let exact = search(&*self.s, &st, data, &mut sp)?;
                 if !exact {
                     return Err(Error::NotFound);
                 }
@@ -1472,7 +1551,8 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
             rec: &mut rec,
             ksize: 0,
         };
-        let (path, exact) = search(&*self.s, &t, key)?;
+        let mut path = Path::default();
+        let exact = search(&*self.s, &t, key, &mut path)?;
         if !exact {
             return Err(Error::NotFound);
         }
@@ -1515,7 +1595,8 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
                 ..*t.rec
             };
         }
-        let (mut path, exact) = search(&*self.s, &t, key)?;
+        let mut path = Path::default();
+        let exact = search(&*self.s, &t, key, &mut path)?;
         touch_path(self.s, &mut t, &mut path)?;
         let top = path.top();
         if exact {
@@ -1558,7 +1639,8 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
         }
         let cmp = Cmp::for_keys(rec.flags);
         let mut t = TreeRef { rec, cmp, ksize: 0 };
-        let (mut path, exact) = search(&*self.s, &t, key)?;
+        let mut path = Path::default();
+        let exact = search(&*self.s, &t, key, &mut path)?;
         if !exact {
             return Err(Error::NotFound);
         }
