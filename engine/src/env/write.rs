@@ -1,14 +1,14 @@
 //! Write transactions: dirty pages, free-page reuse, and LMDB's commit
 //! protocol (data pages, sync, then the meta page at `txnid & 1`).
 
-use std::collections::{BTreeSet, HashMap};
+use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
 use super::{Database, Env, ReadTxn};
 use crate::btree::write::{check_nodes, PageStore, PutFlags, Writer};
 use crate::btree::{Cursor, CursorOp, PageSource};
 use crate::error::{Error, Result};
-use crate::format::{DbFlags, DbRecord, Meta, NodeFlags, FREE_DBI, MAIN_DBI};
+use crate::format::{DbFlags, DbRecord, Meta, NodeFlags, Page, FREE_DBI, MAIN_DBI};
 
 /// Hashes page numbers for the dirty-page map: one multiplication
 /// (Fibonacci hashing) instead of SipHash, which dominated lookups on the
@@ -31,6 +31,50 @@ impl Hasher for PgnoHasher {
     #[inline]
     fn finish(&self) -> u64 {
         self.0
+    }
+}
+
+/// Reclaimed page numbers (`me_pghead`), kept as LMDB keeps its IDL:
+/// sorted in descending order without duplicates, so the lowest page,
+/// which single-page allocations take, comes off the end. A `BTreeSet`
+/// cost hundreds of instructions per allocation.
+#[derive(Clone, Default)]
+struct PageList(Vec<u64>);
+
+impl PageList {
+    /// Adds pages, keeping the order; a page listed twice (a damaged
+    /// free list) is kept once, so it cannot be handed out twice.
+    fn extend(&mut self, pages: impl IntoIterator<Item = u64>) {
+        self.0.extend(pages);
+        self.0.sort_unstable_by(|a, b| b.cmp(a));
+        self.0.dedup();
+    }
+
+    /// Removes the lowest run of `count` consecutive pages and returns its
+    /// first page.
+    fn take(&mut self, count: u64) -> Option<u64> {
+        if count == 1 {
+            return self.0.pop();
+        }
+        let v = &self.0;
+        // From the end, the pages go up; `start` indexes the lowest page
+        // of the current run.
+        let mut start = v.len().checked_sub(1)?;
+        for i in (0..v.len()).rev() {
+            if i + 1 < v.len() && v[i] != v[i + 1] + 1 {
+                start = i;
+            }
+            if v[i] - v[start] + 1 == count {
+                let first = v[start];
+                self.0.drain(i..=start);
+                return Some(first);
+            }
+        }
+        None
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &u64> + '_ {
+        self.0.iter()
     }
 }
 
@@ -84,7 +128,7 @@ pub struct WriteState<'env> {
     /// Pages this transaction freed that older snapshots may still read.
     free_pgs: Vec<u64>,
     /// Reclaimed pages, free for reuse now (`me_pghead`).
-    pghead: BTreeSet<u64>,
+    pghead: PageList,
     /// Pages allocated and freed again by this transaction.
     loose: Vec<u64>,
     /// Keys of the free-DB records reclaimed into `pghead`.
@@ -126,30 +170,7 @@ impl PageSource for WriteState<'_> {
 
 impl WriteState<'_> {
     fn take_from_head(&mut self, count: u64) -> Option<u64> {
-        if count == 1 {
-            let p = *self.pghead.iter().next()?;
-            self.pghead.remove(&p);
-            return Some(p);
-        }
-        // A run of `count` consecutive reclaimed pages.
-        let mut run_start = None;
-        let mut prev = None;
-        for &p in self.pghead.iter() {
-            match prev {
-                Some(q) if p == q + 1 => {}
-                _ => run_start = Some(p),
-            }
-            prev = Some(p);
-            if let Some(s) = run_start {
-                if p - s + 1 == count {
-                    for q in s..=p {
-                        self.pghead.remove(&q);
-                    }
-                    return Some(s);
-                }
-            }
-        }
-        None
+        self.pghead.take(count)
     }
 
     /// Moves the next reclaimable free-DB record into `pghead`. Returns
@@ -217,7 +238,10 @@ impl PageStore for WriteState<'_> {
         if self.dirty.contains_key(&pgno) {
             return Ok(pgno);
         }
-        check_nodes(&self.tree_page(pgno)?)?;
+        // The header is checked where it lies; the nodes are checked on
+        // the copy, which is what later edits trust, and which the copy
+        // has just brought into the cache in one sequential pass.
+        self.tree_page(pgno)?;
         // A clean page is the map's: its bytes outlive this borrow of
         // `self`, so they go straight into the new dirty page.
         let map = self.map;
@@ -228,10 +252,18 @@ impl PageStore for WriteState<'_> {
             .and_then(|off| map.get(off..off.checked_add(ps)?))
             .ok_or(Error::corrupted(pgno, "page beyond the snapshot"))?;
         // The copy overwrites every byte: no need to zero the buffer first.
-        let new = self.alloc_pages(1, false)?;
-        let copy = self.page_mut(new)?;
+        let mut copy = self.page_buf(1, false);
         copy.copy_from_slice(src);
+        let checked = Page::new(&copy, pgno).and_then(|p| check_nodes(&p));
+        let new = match checked.and_then(|()| self.alloc_pgno(1)) {
+            Ok(new) => new,
+            Err(e) => {
+                self.spare.0.push(copy);
+                return Err(e);
+            }
+        };
         copy[0..8].copy_from_slice(&new.to_le_bytes());
+        self.dirty.insert(new, copy);
         self.free(pgno, 1);
         Ok(new)
     }
@@ -273,7 +305,16 @@ impl WriteState<'_> {
     /// `zero` is set, else left as a reused buffer had them (for callers
     /// that overwrite the whole page).
     fn alloc_pages(&mut self, count: u64, zero: bool) -> Result<u64> {
-        let pgno = 'found: {
+        let pgno = self.alloc_pgno(count)?;
+        let bytes = self.page_buf(count, zero);
+        self.dirty.insert(pgno, bytes);
+        Ok(pgno)
+    }
+
+    /// Picks the numbers of `count` consecutive pages to write: loose
+    /// pages, reclaimed ones, or new ones at the end of the file.
+    fn alloc_pgno(&mut self, count: u64) -> Result<u64> {
+        Ok('found: {
             // While the free list is saved, the pages already reclaimed
             // (and loose ones) are still used, as LMDB does: taking fresh
             // pages there instead would grow the file by the free DB's
@@ -300,8 +341,12 @@ impl WriteState<'_> {
             }
             self.next_pgno += count;
             p
-        };
-        let bytes = match self.spare.0.pop() {
+        })
+    }
+
+    /// A buffer for `count` pages: a spare one when there is one.
+    fn page_buf(&mut self, count: u64, zero: bool) -> Box<[u8]> {
+        match self.spare.0.pop() {
             Some(mut b) if count == 1 => {
                 if zero {
                     b.fill(0);
@@ -314,9 +359,7 @@ impl WriteState<'_> {
                 }
                 vec![0u8; (count as usize) * self.page_size].into_boxed_slice()
             }
-        };
-        self.dirty.insert(pgno, bytes);
-        Ok(pgno)
+        }
     }
 }
 
@@ -366,7 +409,7 @@ impl<'env> RwTxn<'env> {
             next_pgno: meta.last_pgno + 1,
             max_pgno: env.map_size() / ps,
             free_pgs: Vec::new(),
-            pghead: BTreeSet::new(),
+            pghead: PageList::default(),
             loose: Vec::new(),
             reclaimed: Vec::new(),
             oldest,
@@ -834,5 +877,25 @@ impl<S: PageStore + ?Sized> Writer<'_, S> {
     /// Deletes the record of the named database `name`.
     pub fn del_subdb_record(&mut self, main: &mut DbRecord, name: &[u8]) -> Result<()> {
         self.del_node_flags(main, name, NodeFlags::SUBDATA)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PageList;
+
+    #[test]
+    fn page_list_takes_lowest_pages_and_runs() {
+        let mut l = PageList::default();
+        l.extend([9, 3, 4, 7, 12, 10, 11, 4]);
+        assert_eq!(l.0, [12, 11, 10, 9, 7, 4, 3]);
+        assert_eq!(l.take(3), Some(9));
+        assert_eq!(l.0, [12, 7, 4, 3]);
+        assert_eq!(l.take(2), Some(3));
+        assert_eq!(l.take(2), None);
+        assert_eq!(l.take(1), Some(7));
+        assert_eq!(l.take(1), Some(12));
+        assert_eq!(l.take(1), None);
+        assert_eq!(l.take(2), None);
     }
 }
