@@ -673,19 +673,22 @@ impl Env {
     /// as the environment's flags ask.
     fn write_commit(&self, dirty: &write::DirtyPages, meta: &Meta) -> Result<()> {
         let ps = self.inner.page_size as u64;
-        let mut pgnos: Vec<u64> = dirty.keys().copied().collect();
-        pgnos.sort_unstable();
+        // Pages with their bytes, sorted: one map lookup per page rather
+        // than one to list and one to write.
+        let mut pages: Vec<(u64, &[u8])> = dirty.iter().map(|(&p, b)| (p, &b[..])).collect();
+        pages.sort_unstable_by_key(|&(p, _)| p);
         // Runs of adjacent pages go out in one vectored write, as LMDB's
         // `mdb_page_flush` batches them into `pwritev`: one system call per
         // run instead of one per page.
         let mut run: Vec<std::io::IoSlice<'_>> = Vec::with_capacity(WRITE_BATCH);
+        let mut end = 0;
         let mut i = 0;
-        while i < pgnos.len() {
-            let start = pgnos[i];
+        while i < pages.len() {
+            let start = pages[i].0;
             let mut next = start;
             run.clear();
-            while i < pgnos.len() && pgnos[i] == next && run.len() < WRITE_BATCH {
-                let bytes = &dirty[&pgnos[i]];
+            while i < pages.len() && pages[i].0 == next && run.len() < WRITE_BATCH {
+                let bytes = pages[i].1;
                 run.push(std::io::IoSlice::new(bytes));
                 next += (bytes.len() as u64).div_ceil(ps).max(1);
                 i += 1;
@@ -695,6 +698,7 @@ impl Env {
             } else {
                 write_all_vectored_at(&self.inner.file, &mut run, start * ps)?;
             }
+            end = end.max(next * ps);
         }
         let flags = self.inner.flags;
         if !self.lazy_sync() {
@@ -705,8 +709,9 @@ impl Env {
         if !self.lazy_sync() && !flags.contains(EnvFlags::NOMETASYNC) {
             self.inner.file.sync_data()?;
         }
-        let len = self.inner.file.metadata()?.len();
-        self.inner.file_len.fetch_max(len, Ordering::AcqRel);
+        // The writes above reached `end`, so the file is at least that
+        // long: no need to ask the file system on every commit.
+        self.inner.file_len.fetch_max(end, Ordering::AcqRel);
         if let Some(l) = &self.inner.lock {
             l.set_txnid(meta.txnid);
         }
