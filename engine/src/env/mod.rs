@@ -675,7 +675,7 @@ impl Env {
         let ps = self.inner.page_size as u64;
         // Pages with their bytes, sorted: one map lookup per page rather
         // than one to list and one to write.
-        let mut pages: Vec<(u64, &[u8])> = dirty.iter().map(|(&p, b)| (p, &b[..])).collect();
+        let mut pages: Vec<(u64, &[u8])> = dirty.iter().collect();
         pages.sort_unstable_by_key(|&(p, _)| p);
         // Runs of adjacent pages go out in one vectored write, as LMDB's
         // `mdb_page_flush` batches them into `pwritev`: one system call per

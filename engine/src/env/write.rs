@@ -79,7 +79,114 @@ impl PageList {
 }
 
 /// Dirty pages by first page number.
-pub(crate) type DirtyPages = HashMap<u64, Box<[u8]>, BuildHasherDefault<PgnoHasher>>;
+///
+/// Pages from the end of the file, numbered from `base` (the first page
+/// the transaction found unused) on, are most of a large transaction's:
+/// they sit in a vector indexed by `pgno - base`, found without hashing,
+/// as the write path looks a page up several times per put. Reclaimed
+/// pages below `base` go to a hash map.
+#[derive(Clone, Default)]
+pub(crate) struct DirtyPages {
+    base: u64,
+    high: Vec<Option<Box<[u8]>>>,
+    /// Entries of `high` in use.
+    high_len: usize,
+    low: HashMap<u64, Box<[u8]>, BuildHasherDefault<PgnoHasher>>,
+}
+
+impl DirtyPages {
+    /// Empties the set for a transaction whose first unused page is `base`.
+    fn reset(&mut self, base: u64) {
+        self.base = base;
+        self.high.clear();
+        self.high_len = 0;
+        self.low.clear();
+    }
+
+    /// The index in `high` of a page from the end of the file. Those are
+    /// handed out in order (reclaimed pages all lie below `base`: `reclaim`
+    /// checks), so `high` grows only as far as pages are allocated.
+    #[inline]
+    fn slot(&self, pgno: u64) -> Option<usize> {
+        usize::try_from(pgno.checked_sub(self.base)?).ok()
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, pgno: &u64) -> Option<&[u8]> {
+        match self.slot(*pgno) {
+            Some(i) => self.high.get(i)?.as_deref(),
+            None => self.low.get(pgno).map(|b| &b[..]),
+        }
+    }
+
+    #[inline]
+    fn get_mut(&mut self, pgno: &u64) -> Option<&mut [u8]> {
+        match self.slot(*pgno) {
+            Some(i) => self.high.get_mut(i)?.as_deref_mut(),
+            None => self.low.get_mut(pgno).map(|b| &mut b[..]),
+        }
+    }
+
+    #[inline]
+    fn contains_key(&self, pgno: &u64) -> bool {
+        self.get(pgno).is_some()
+    }
+
+    fn insert(&mut self, pgno: u64, bytes: Box<[u8]>) {
+        match self.slot(pgno) {
+            Some(i) => {
+                if i >= self.high.len() {
+                    self.high.resize_with(i + 1, || None);
+                }
+                if self.high[i].replace(bytes).is_none() {
+                    self.high_len += 1;
+                }
+            }
+            None => {
+                self.low.insert(pgno, bytes);
+            }
+        }
+    }
+
+    fn remove(&mut self, pgno: &u64) -> Option<Box<[u8]>> {
+        match self.slot(*pgno) {
+            Some(i) => {
+                let b = self.high.get_mut(i)?.take()?;
+                self.high_len -= 1;
+                Some(b)
+            }
+            None => self.low.remove(pgno),
+        }
+    }
+
+    pub(crate) fn is_empty(&self) -> bool {
+        self.high_len == 0 && self.low.is_empty()
+    }
+
+    /// Every dirty page with its number, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, &[u8])> + '_ {
+        let base = self.base;
+        self.high
+            .iter()
+            .enumerate()
+            .filter_map(move |(i, b)| Some((base + i as u64, b.as_deref()?)))
+            .chain(self.low.iter().map(|(&p, b)| (p, &b[..])))
+    }
+
+    /// Moves every buffer out, leaving the set empty with its tables.
+    fn drain_buffers(&mut self) -> impl Iterator<Item = Box<[u8]>> + '_ {
+        self.high_len = 0;
+        self.high
+            .drain(..)
+            .flatten()
+            .chain(self.low.drain().map(|(_, b)| b))
+    }
+
+    /// Whether the tables are small enough to keep for the next transaction.
+    fn worth_keeping(&self) -> bool {
+        self.high.capacity() <= RECYCLE_MAP && self.low.capacity() <= RECYCLE_MAP
+    }
+}
 
 /// What one write transaction hands the next (LMDB's `me_dpages`): page
 /// buffers and the dirty map's table. A transaction of a few puts would
@@ -203,6 +310,14 @@ impl WriteState<'_> {
                 parse_idl(val).ok_or(Error::corrupted(rec.root, "malformed free-page list"))?,
             )
         };
+        // Every page a free list names was in use before this transaction
+        // began; one past that end would come from a damaged file.
+        if let Some(&p) = pages.iter().find(|&&p| p >= self.dirty.base) {
+            return Err(Error::corrupted(
+                p,
+                "free-page list names a page past the end",
+            ));
+        }
         self.reclaimed.push(key);
         self.pghead.extend(pages);
         Ok(true)
@@ -271,7 +386,6 @@ impl PageStore for WriteState<'_> {
     fn page_mut(&mut self, pgno: u64) -> Result<&mut [u8]> {
         self.dirty
             .get_mut(&pgno)
-            .map(|b| &mut b[..])
             .ok_or(Error::corrupted(pgno, "page is not dirty"))
     }
 
@@ -399,7 +513,8 @@ impl<'env> RwTxn<'env> {
     ) -> Self {
         let ps = env.page_size() as u64;
         let mut lock = lock;
-        let dirty = std::mem::take(&mut lock._local.dirty);
+        let mut dirty = std::mem::take(&mut lock._local.dirty);
+        dirty.reset(meta.last_pgno + 1);
         let spare = SparePages(std::mem::take(&mut lock._local.pages));
         let state = WriteState {
             map,
@@ -783,7 +898,7 @@ impl Drop for RwTxn<'_> {
         let keep = (RECYCLE_BYTES / ps).max(64);
         let mut pages = std::mem::take(&mut self.state.spare.0);
         let mut dirty = std::mem::take(&mut self.state.dirty);
-        for (_, b) in dirty.drain() {
+        for b in dirty.drain_buffers() {
             if pages.len() >= keep {
                 break;
             }
@@ -793,8 +908,8 @@ impl Drop for RwTxn<'_> {
         }
         pages.truncate(keep);
         let cache = &mut self._lock._local;
-        if dirty.capacity() <= RECYCLE_MAP {
-            dirty.clear();
+        if dirty.worth_keeping() {
+            dirty.reset(0);
             cache.dirty = dirty;
         }
         cache.pages = pages;
