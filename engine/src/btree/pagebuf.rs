@@ -133,27 +133,31 @@ pub(crate) fn add_leaf(
 ) -> bool {
     let len = NODE_HEADER_SIZE + key.len() + data.len();
     let size = even(len);
-    if size_left(p) < size + 2 {
+    let (lo, up) = (lower(p), upper(p));
+    if up < lo + size + 2 {
         return false;
     }
-    let n = nkeys(p);
     let start = PAGE_HEADER_SIZE + 2 * i;
-    let end = PAGE_HEADER_SIZE + 2 * n;
-    p.copy_within(start..end, start + 2);
-    let ofs = upper(p) - size;
-    put16(p, start, ofs);
-    let node = &mut p[ofs..ofs + size];
-    node[0..2].copy_from_slice(&((dsize & 0xffff) as u16).to_le_bytes());
-    node[2..4].copy_from_slice(&(((dsize >> 16) & 0xffff) as u16).to_le_bytes());
-    node[4..6].copy_from_slice(&flags.0.to_le_bytes());
-    node[6..8].copy_from_slice(&(key.len() as u16).to_le_bytes());
-    let k = NODE_HEADER_SIZE + key.len();
-    node[NODE_HEADER_SIZE..k].copy_from_slice(key);
-    node[k..len].copy_from_slice(data);
-    if size > len {
-        node[len] = 0;
+    // Appends (the common case of sequential loads) move no pointers.
+    if start < lo {
+        p.copy_within(start..lo, start + 2);
     }
-    put16(p, 12, lower(p) + 2);
+    let ofs = up - size;
+    put16(p, start, ofs);
+    let mut h = [0u8; NODE_HEADER_SIZE];
+    h[0..2].copy_from_slice(&((dsize & 0xffff) as u16).to_le_bytes());
+    h[2..4].copy_from_slice(&(((dsize >> 16) & 0xffff) as u16).to_le_bytes());
+    h[4..6].copy_from_slice(&flags.0.to_le_bytes());
+    h[6..8].copy_from_slice(&(key.len() as u16).to_le_bytes());
+    let node = &mut p[ofs..ofs + size];
+    node[..NODE_HEADER_SIZE].copy_from_slice(&h);
+    let (k, d) = node[NODE_HEADER_SIZE..].split_at_mut(key.len());
+    k.copy_from_slice(key);
+    d[..data.len()].copy_from_slice(data);
+    if size > len {
+        d[data.len()] = 0;
+    }
+    put16(p, 12, lo + 2);
     put16(p, 14, ofs);
     true
 }

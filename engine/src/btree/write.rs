@@ -130,7 +130,12 @@ impl<T: Copy + Default> Levels<T> {
     /// Appends `v`; false when the path is already as deep as it can be.
     #[inline]
     fn push(&mut self, v: T) -> bool {
-        self.insert(self.len, v)
+        let Some(slot) = self.items.get_mut(self.len) else {
+            return false;
+        };
+        *slot = v;
+        self.len += 1;
+        true
     }
     /// Inserts `v` at `i`; false when the path is already as deep as it can be.
     #[inline]
