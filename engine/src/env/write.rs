@@ -353,10 +353,6 @@ impl PageStore for WriteState<'_> {
         if self.dirty.contains_key(&pgno) {
             return Ok(pgno);
         }
-        // The header is checked where it lies; the nodes are checked on
-        // the copy, which is what later edits trust, and which the copy
-        // has just brought into the cache in one sequential pass.
-        self.tree_page(pgno)?;
         // A clean page is the map's: its bytes outlive this borrow of
         // `self`, so they go straight into the new dirty page.
         let map = self.map;
@@ -369,7 +365,15 @@ impl PageStore for WriteState<'_> {
         // The copy overwrites every byte: no need to zero the buffer first.
         let mut copy = self.page_buf(1, false);
         copy.copy_from_slice(src);
-        let checked = Page::new(&copy, pgno).and_then(|p| check_nodes(&p));
+        // The checks `tree_page` and `check_nodes` make, on the copy: it is
+        // what later edits trust, and the copy has just brought it into the
+        // cache in one sequential pass.
+        let checked = Page::new(&copy, pgno).and_then(|p| {
+            if p.stored_pgno() != pgno {
+                return Err(Error::corrupted(pgno, "page number in header differs"));
+            }
+            check_nodes(&p)
+        });
         let new = match checked.and_then(|()| self.alloc_pgno(1)) {
             Ok(new) => new,
             Err(e) => {
@@ -379,7 +383,9 @@ impl PageStore for WriteState<'_> {
         };
         copy[0..8].copy_from_slice(&new.to_le_bytes());
         self.dirty.insert(new, copy);
-        self.free(pgno, 1);
+        // What `free` does for a page that is not dirty, without looking
+        // it up again.
+        self.free_pgs.push(pgno);
         Ok(new)
     }
 
