@@ -72,10 +72,6 @@ impl PageList {
         }
         None
     }
-
-    fn iter(&self) -> impl Iterator<Item = &u64> + '_ {
-        self.0.iter()
-    }
 }
 
 /// Dirty pages by first page number.
@@ -322,6 +318,25 @@ impl WriteState<'_> {
         self.pghead.extend(pages);
         Ok(true)
     }
+}
+
+/// Merges two lists in descending order into one, without duplicates.
+fn merge_desc(a: &[u64], b: &[u64]) -> Vec<u64> {
+    let mut out = Vec::with_capacity(a.len() + b.len());
+    let (mut i, mut j) = (0, 0);
+    while i < a.len() || j < b.len() {
+        let take_a = j == b.len() || (i < a.len() && a[i] >= b[j]);
+        let v = if take_a { a[i] } else { b[j] };
+        if take_a {
+            i += 1;
+        } else {
+            j += 1;
+        }
+        if out.last() != Some(&v) {
+            out.push(v);
+        }
+    }
+    out
 }
 
 fn free_key(k: &[u8]) -> Option<u64> {
@@ -866,11 +881,12 @@ impl<'env> RwTxn<'env> {
             if round == 16 {
                 self.state.end_only = true;
             }
-            let mut pages: Vec<u64> = self.state.free_pgs.to_vec();
-            pages.extend(self.state.pghead.iter().copied());
-            pages.extend(self.state.loose.iter().copied());
-            pages.sort_unstable_by(|a, b| b.cmp(a));
-            pages.dedup();
+            // `pghead` is already in descending order: sort only the
+            // others, then merge, rather than sort the (often long) whole.
+            let mut extra: Vec<u64> = self.state.free_pgs.to_vec();
+            extra.extend(self.state.loose.iter().copied());
+            extra.sort_unstable_by(|a, b| b.cmp(a));
+            let pages = merge_desc(&self.state.pghead.0, &extra);
             if written.as_ref() == Some(&pages) || (written.is_none() && pages.is_empty()) {
                 break;
             }
@@ -1004,6 +1020,16 @@ impl<S: PageStore + ?Sized> Writer<'_, S> {
 #[cfg(test)]
 mod tests {
     use super::PageList;
+
+    #[test]
+    fn merge_desc_keeps_order_without_duplicates() {
+        assert_eq!(
+            super::merge_desc(&[9, 5, 2], &[9, 7, 5, 1]),
+            [9, 7, 5, 2, 1]
+        );
+        assert_eq!(super::merge_desc(&[], &[3, 3, 1]), [3, 1]);
+        assert_eq!(super::merge_desc(&[4], &[]), [4]);
+    }
 
     #[test]
     fn page_list_takes_lowest_pages_and_runs() {
