@@ -30,8 +30,8 @@ pub use snapshot::{Snapshot, Stat};
 pub use env::CopyFlags;
 #[cfg(feature = "std")]
 pub use env::{
-    env_paths, lockfile, Database, Env, EnvBuilder, EnvFlags, EnvInfo, MapSource, Nested, Pin, ReadTxn,
-    RoTxn, RwCursor, RwTxn, WriteState,
+    env_paths, lockfile, Database, Env, EnvBuilder, EnvFlags, EnvInfo, MapSource, Nested, Pin,
+    ReadTxn, RoTxn, RwCursor, RwTxn, WriteState,
 };
 #[cfg(feature = "std")]
 pub use iter::{Dups, Iter, Iterate};

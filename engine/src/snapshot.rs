@@ -184,6 +184,7 @@ impl<'a> SliceSource<'a> {
 }
 
 impl<'a> SliceSource<'a> {
+    #[cfg(feature = "std")]
     /// Pages of `bytes` with a page size already validated (read from a
     /// meta page that passed [`Meta::validate`]).
     pub(crate) fn from_validated(bytes: &'a [u8], page_size: usize) -> SliceSource<'a> {
