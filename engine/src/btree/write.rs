@@ -1027,19 +1027,7 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
         }
         let cmp = Cmp::for_keys(dbf);
         let mut t = TreeRef { rec, cmp, ksize: 0 };
-        if t.rec.root == P_INVALID || t.rec.depth == 0 {
-            let root = self.s.alloc(1)?;
-            pb::init(self.s.page_mut(root)?, root, PageFlags::LEAF.0);
-            *t.rec = DbRecord {
-                root,
-                depth: 1,
-                leaf_pages: 1,
-                branch_pages: 0,
-                overflow_pages: 0,
-                entries: 0,
-                ..*t.rec
-            };
-        }
+        self.plant_root(&mut t)?;
         let mut path = Path::default();
         let exact = if flags.contains(PutFlags::APPEND) {
             // The key must sort after the last key of the database. As C
@@ -1542,6 +1530,26 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
 }
 
 impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
+    /// Gives an empty tree its first page, an empty leaf, so an insert has
+    /// somewhere to go.
+    fn plant_root(&mut self, t: &mut TreeRef<'_>) -> Result<()> {
+        if t.rec.root != P_INVALID && t.rec.depth != 0 {
+            return Ok(());
+        }
+        let root = self.s.alloc(1)?;
+        pb::init(self.s.page_mut(root)?, root, PageFlags::LEAF.0);
+        *t.rec = DbRecord {
+            root,
+            depth: 1,
+            leaf_pages: 1,
+            branch_pages: 0,
+            overflow_pages: 0,
+            entries: 0,
+            ..*t.rec
+        };
+        Ok(())
+    }
+
     /// Where the value of `key` lies in this transaction's dirty pages:
     /// the page (or overflow run) number and the byte range within it. Used
     /// to hand out the space a RESERVE put set aside.
@@ -1587,19 +1595,7 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
         }
         let cmp = Cmp::for_keys(rec.flags);
         let mut t = TreeRef { rec, cmp, ksize: 0 };
-        if t.rec.root == P_INVALID || t.rec.depth == 0 {
-            let root = self.s.alloc(1)?;
-            pb::init(self.s.page_mut(root)?, root, PageFlags::LEAF.0);
-            *t.rec = DbRecord {
-                root,
-                depth: 1,
-                leaf_pages: 1,
-                branch_pages: 0,
-                overflow_pages: 0,
-                entries: 0,
-                ..*t.rec
-            };
-        }
+        self.plant_root(&mut t)?;
         let mut path = Path::default();
         let exact = search(&*self.s, &t, key, &mut path)?;
         touch_path(self.s, &mut t, &mut path)?;
