@@ -875,32 +875,53 @@ impl<'env> RwTxn<'env> {
         for key in &reclaimed {
             Writer::new(&mut self.state).del(&mut free, &key.to_le_bytes(), None)?;
         }
-        let key = self.txnid.to_le_bytes();
-        let mut written: Option<Vec<u64>> = None;
+        // Pages this transaction freed wait under its own txnid until no
+        // reader can see them; pages already free for reuse (reclaimed and
+        // not used, or allocated and freed again here) go back under the
+        // newest reclaimed key, as LMDB does, so the next transaction can
+        // take them at once.
+        let own_key = self.txnid.to_le_bytes();
+        let reuse_key = reclaimed.iter().max().map(|k| k.to_le_bytes());
+        let mut written: Option<(Vec<u64>, Vec<u64>)> = None;
         for round in 0.. {
             if round == 16 {
                 self.state.end_only = true;
             }
-            // `pghead` is already in descending order: sort only the
-            // others, then merge, rather than sort the (often long) whole.
-            let mut extra: Vec<u64> = self.state.free_pgs.to_vec();
-            extra.extend(self.state.loose.iter().copied());
-            extra.sort_unstable_by(|a, b| b.cmp(a));
-            let pages = merge_desc(&self.state.pghead.0, &extra);
-            if written.as_ref() == Some(&pages) || (written.is_none() && pages.is_empty()) {
+            let mut own: Vec<u64> = self.state.free_pgs.to_vec();
+            own.sort_unstable_by(|a, b| b.cmp(a));
+            let mut loose: Vec<u64> = self.state.loose.to_vec();
+            loose.sort_unstable_by(|a, b| b.cmp(a));
+            // `pghead` is already in descending order: merge rather than
+            // sort the (often long) whole.
+            let mut reuse = merge_desc(&self.state.pghead.0, &loose);
+            if reuse_key.is_none() {
+                own = merge_desc(&own, &reuse);
+                reuse.clear();
+            }
+            let now = (own, reuse);
+            if written.as_ref() == Some(&now) || (written.is_none() && now.0.is_empty() && now.1.is_empty()) {
                 break;
             }
-            if pages.is_empty() {
-                Writer::new(&mut self.state).del(&mut free, &key, None)?;
-            } else {
-                Writer::new(&mut self.state).put(
-                    &mut free,
-                    &key,
-                    &idl_bytes(&pages),
-                    PutFlags::empty(),
-                )?;
+            let prev = written.as_ref();
+            for (key, pages, before) in [
+                (Some(own_key), &now.0, prev.map(|w| &w.0)),
+                (reuse_key, &now.1, prev.map(|w| &w.1)),
+            ] {
+                let Some(key) = key else { continue };
+                if before == Some(pages) {
+                    continue;
+                }
+                let mut w = Writer::new(&mut self.state);
+                if pages.is_empty() {
+                    match w.del(&mut free, &key, None) {
+                        Ok(_) | Err(Error::NotFound) => {}
+                        Err(e) => return Err(e),
+                    }
+                } else {
+                    w.put(&mut free, &key, &idl_bytes(pages), PutFlags::empty())?;
+                }
             }
-            written = Some(pages);
+            written = Some(now);
         }
         self.state.saving = false;
         self.state.end_only = false;
