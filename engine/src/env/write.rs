@@ -899,7 +899,9 @@ impl<'env> RwTxn<'env> {
                 reuse.clear();
             }
             let now = (own, reuse);
-            if written.as_ref() == Some(&now) || (written.is_none() && now.0.is_empty() && now.1.is_empty()) {
+            if written.as_ref() == Some(&now)
+                || (written.is_none() && now.0.is_empty() && now.1.is_empty())
+            {
                 break;
             }
             let prev = written.as_ref();
