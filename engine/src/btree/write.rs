@@ -452,6 +452,22 @@ impl Nodes {
         self.spans.truncate(at);
         right
     }
+    /// Splits before node `at` into the nodes of a left and a right page,
+    /// and returns the right ones with the separator that goes up to the
+    /// parent: the right page's first key. On a branch level that first
+    /// node then gives up its key, as branch node 0 carries none.
+    fn split_at_separator(&mut self, at: usize, leaf2: bool, branch: bool) -> (Nodes, Vec<u8>) {
+        let mut right = self.split_off(at);
+        let sep = if leaf2 {
+            right.get(0).to_vec()
+        } else {
+            pb::raw_key(right.get(0)).to_vec()
+        };
+        if branch {
+            right.set(0, &pb::branch_node(&[], pb::raw_child(right.get(0))));
+        }
+        (right, sep)
+    }
     fn extend(&mut self, other: &Nodes) {
         for n in other.iter() {
             self.push(n);
@@ -654,15 +670,7 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
         let branch = flags & PageFlags::BRANCH.0 != 0;
         let s = split_point(&nodes, self.cap(), leaf2, branch, append_at_end)
             .ok_or(Error::corrupted(pgno, "node too large to split"))?;
-        let mut right = nodes.split_off(s);
-        let sep = if leaf2 {
-            right.get(0).to_vec()
-        } else {
-            pb::raw_key(right.get(0)).to_vec()
-        };
-        if branch {
-            right.set(0, &pb::branch_node(&[], pb::raw_child(right.get(0))));
-        }
+        let (right, sep) = nodes.split_at_separator(s, leaf2, branch);
         let rp = self.s.alloc(1)?;
         if branch {
             t.rec.branch_pages += 1;
@@ -852,15 +860,7 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
         // Redistribute the nodes of both pages evenly.
         let s = split_point(&all, self.cap(), leaf2, branch, false)
             .ok_or(Error::corrupted(lpg, "cannot redistribute"))?;
-        let mut right = all.split_off(s);
-        let sep = if leaf2 {
-            right.get(0).to_vec()
-        } else {
-            pb::raw_key(right.get(0)).to_vec()
-        };
-        if branch {
-            right.set(0, &pb::branch_node(&[], pb::raw_child(right.get(0))));
-        }
+        let (right, sep) = all.split_at_separator(s, leaf2, branch);
         let ok = fill_page(self.s.page_mut(lpg)?, lpg, flags, pad, &all, leaf2)
             && fill_page(self.s.page_mut(rpg)?, rpg, flags, pad, &right, leaf2);
         if !ok {
