@@ -217,7 +217,7 @@ impl Clone for SparePages {
 /// and the free-page bookkeeping.
 #[derive(Clone)]
 pub struct WriteState<'env> {
-    map: &'env [u8],
+    map: super::MapSource<'env>,
     page_size: usize,
     /// Pages written by this transaction, by first page number; overflow
     /// runs are one entry.
@@ -261,13 +261,7 @@ impl PageSource for WriteState<'_> {
                 .get(..need as usize)
                 .ok_or(Error::corrupted(pgno, "dirty run shorter than asked"));
         }
-        let range = pgno
-            .checked_mul(ps)
-            .and_then(|s| Some((s, s.checked_add(count.checked_mul(ps)?)?)));
-        match range {
-            Some((s, e)) if e <= self.map.len() as u64 => Ok(&self.map[s as usize..e as usize]),
-            _ => Err(Error::corrupted(pgno, "page beyond the snapshot")),
-        }
+        self.map.page_bytes(pgno, count)
     }
 }
 
@@ -370,13 +364,7 @@ impl PageStore for WriteState<'_> {
         }
         // A clean page is the map's: its bytes outlive this borrow of
         // `self`, so they go straight into the new dirty page.
-        let map = self.map;
-        let ps = self.page_size;
-        let src = usize::try_from(pgno)
-            .ok()
-            .and_then(|p| p.checked_mul(ps))
-            .and_then(|off| map.get(off..off.checked_add(ps)?))
-            .ok_or(Error::corrupted(pgno, "page beyond the snapshot"))?;
+        let src = self.map.page_bytes(pgno, 1)?;
         // The copy overwrites every byte: no need to zero the buffer first.
         let mut copy = self.page_buf(1, false);
         copy.copy_from_slice(src);
@@ -538,7 +526,7 @@ impl<'env> RwTxn<'env> {
         dirty.reset(meta.last_pgno + 1);
         let spare = SparePages(std::mem::take(&mut lock._local.pages));
         let state = WriteState {
-            map,
+            map: super::MapSource::from_validated(map, env.page_size()),
             page_size: env.page_size(),
             dirty,
             spare,
