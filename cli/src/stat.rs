@@ -4,7 +4,7 @@
 use std::ffi::OsString;
 use std::io::{self, Write};
 
-use prunedb_engine::{CursorOp, Database, Stat};
+use prunedb_engine::{CursorOp, Database, ReadTxn, Stat};
 
 use crate::compat::{self, strerror, Opened, MDB_NOTFOUND};
 use crate::getopt::{Getopt, Item};

@@ -9,6 +9,7 @@
 //! Needs the LMDB tools (`apt-get install -y lmdb-utils`); set
 //! `PRUNEDB_SKIP_LMDB_UTILS=1` to skip these tests where they are missing.
 
+use prunedb_engine::ReadTxn;
 use std::ffi::OsString;
 use std::io::Write;
 use std::path::{Path, PathBuf};

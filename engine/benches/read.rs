@@ -17,7 +17,7 @@ use criterion::{Criterion, Throughput};
 use prunedb_clmdb as c;
 use prunedb_clmdb::ffi;
 use prunedb_engine as e;
-use prunedb_engine::Iterate;
+use prunedb_engine::{Iterate, ReadTxn};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};

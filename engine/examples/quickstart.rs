@@ -6,6 +6,7 @@
 //! mdb_stat -a target/demo-env   # or: cargo run -p prunedb -- stat -a target/demo-env
 //! ```
 
+use prunedb_engine::ReadTxn;
 use prunedb_engine::{DbFlags, Env, Iterate, PutFlags, Result};
 
 fn main() -> Result<()> {

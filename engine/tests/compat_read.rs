@@ -7,6 +7,7 @@
 //! from C's scan. Every mismatch names the seed, database and operation
 //! history so that it can be replayed.
 
+use prunedb_engine::ReadTxn;
 use std::collections::BTreeSet;
 use std::ops::Bound;
 use std::path::{Path, PathBuf};

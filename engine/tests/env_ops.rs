@@ -1,5 +1,6 @@
 //! Environment operations: map growth, MapFull, sync, reopening.
 
+use prunedb_engine::ReadTxn;
 use prunedb_engine::{Env, EnvFlags, Error, Iterate, PutFlags};
 
 #[test]

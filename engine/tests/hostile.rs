@@ -9,6 +9,7 @@
 //! `catch_unwind`; a panic or a case that runs too long fails the test with
 //! its seed. Crafted cases target each structural check by hand.
 
+use prunedb_engine::ReadTxn;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::Path;
 use std::time::{Duration, Instant};

@@ -4,6 +4,7 @@
 //! every turn both read back exactly the model, C's `mdb_stat` entries
 //! match, and the integrity check is clean.
 
+use prunedb_engine::ReadTxn;
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 

@@ -1007,30 +1007,6 @@ impl<'env> RoTxn<'env> {
         Ok(rec)
     }
 
-    /// The flags of `db`.
-    pub fn db_flags(&self, db: Database) -> Result<DbFlags> {
-        Ok(self.db_record(db)?.flags)
-    }
-
-    /// The value of `key` in `db` (the first value, for DUPSORT), borrowed
-    /// from the snapshot.
-    #[inline]
-    pub fn get(&self, db: Database, key: &[u8]) -> Result<Option<&[u8]>> {
-        let rec = self.db_record(db)?;
-        self.snap.get(&rec, key)
-    }
-
-    /// A cursor over `db`.
-    pub fn cursor(&self, db: Database) -> Result<Cursor<'_, MapSource<'env>>> {
-        let rec = self.db_record(db)?;
-        Ok(self.snap.cursor(&rec))
-    }
-
-    /// Statistics of `db` (`mdb_stat`).
-    pub fn stat(&self, db: Database) -> Result<Stat> {
-        Ok(self.snap.stat(&self.db_record(db)?))
-    }
-
     /// The names of the named databases.
     pub fn db_names(&self) -> Result<Vec<Vec<u8>>> {
         Ok(self
