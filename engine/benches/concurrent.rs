@@ -13,6 +13,8 @@
 //! faster): from criterion's estimates, then from rounds that alternate C
 //! and ours, so drifting load from other processes hits both alike.
 
+mod common;
+
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -20,9 +22,9 @@ use std::sync::{Arc, Barrier};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
+use common::{build_c_env, keys, parallel, raw_get, Key, VAL_LEN};
 use criterion::{Criterion, Throughput};
 use prunedb_clmdb as c;
-use prunedb_clmdb::ffi;
 use prunedb_engine as e;
 use prunedb_engine::ReadTxn;
 use rand::rngs::StdRng;
@@ -30,8 +32,6 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 
 const ENTRIES: usize = 200_000;
-const KEY_LEN: usize = 16;
-const VAL_LEN: usize = 100;
 /// Gets per read transaction, and per measured batch.
 const BATCH: usize = 1000;
 const READERS: usize = 2;
@@ -41,44 +41,8 @@ const PUTS: usize = 10;
 const COMMITS_PER_SEC: u64 = 500;
 const MAP_SIZE: usize = 1 << 30;
 
-type Key = [u8; KEY_LEN];
-
 fn tmp() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).to_path_buf()
-}
-
-fn keys() -> Vec<Key> {
-    let mut rng = StdRng::seed_from_u64(42);
-    (0..ENTRIES).map(|_| rng.gen()).collect()
-}
-
-/// Builds the base environment with C unless a complete one is there.
-fn build_base(dir: &Path, keys: &[Key]) {
-    let done = dir.join("complete");
-    if done.exists() {
-        return;
-    }
-    let _ = std::fs::remove_dir_all(dir);
-    std::fs::create_dir_all(dir).unwrap();
-    let env = c::Env::builder()
-        .map_size(MAP_SIZE)
-        .flags(c::flags::MDB_NOSYNC)
-        .open(dir)
-        .unwrap();
-    let mut rng = StdRng::seed_from_u64(7);
-    for chunk in keys.chunks(50_000) {
-        let mut txn = env.begin_rw().unwrap();
-        // C sets the main database's comparator only in `mdb_dbi_open`.
-        let dbi = txn.open_db(None, 0).unwrap();
-        for k in chunk {
-            let mut v = [0u8; VAL_LEN];
-            rng.fill(&mut v[..]);
-            txn.put(dbi, k, &v, 0).unwrap();
-        }
-        txn.commit().unwrap();
-    }
-    env.sync(true).unwrap();
-    std::fs::write(done, b"").unwrap();
 }
 
 /// A fresh copy of the base environment's data file (no lock file: the
@@ -159,25 +123,6 @@ impl Drop for Writer {
     }
 }
 
-/// `mdb_get` called directly, so C is timed without the wrapper's
-/// bookkeeping, as a C program would call it.
-fn raw_get(txn: &c::RoTxn<'_>, key: &[u8]) -> usize {
-    let mut k = ffi::MDB_val {
-        mv_size: key.len(),
-        mv_data: key.as_ptr() as *mut _,
-    };
-    let mut d = ffi::MDB_val {
-        mv_size: 0,
-        mv_data: std::ptr::null_mut(),
-    };
-    // SAFETY: a live read transaction and the main database's handle
-    // (opened at setup); `k` points at `key`, which C only reads; `d` is an
-    // out-parameter.
-    let rc = unsafe { ffi::mdb_get(txn.as_ptr(), c::Dbi::MAIN.0, &mut k, &mut d) };
-    assert_eq!(rc, 0);
-    d.mv_size
-}
-
 fn c_gets(env: &c::Env, keys: &[Key], iters: u64, start: &Barrier) -> Duration {
     let mut i = 0;
     start.wait();
@@ -185,7 +130,7 @@ fn c_gets(env: &c::Env, keys: &[Key], iters: u64, start: &Barrier) -> Duration {
     for _ in 0..iters {
         let txn = env.begin_ro().unwrap();
         for _ in 0..BATCH {
-            black_box(raw_get(&txn, &keys[i]));
+            black_box(raw_get(&txn, c::Dbi::MAIN, &keys[i]));
             i = if i + 1 == keys.len() { 0 } else { i + 1 };
         }
     }
@@ -207,29 +152,10 @@ fn our_gets(env: &e::Env, keys: &[Key], iters: u64, start: &Barrier) -> Duration
     t.elapsed()
 }
 
-/// Runs `f` on the reader threads at once (each with its own key order)
-/// and returns the longest thread's time.
-fn parallel<F>(per_thread: &[Vec<Key>], f: F) -> Duration
-where
-    F: Fn(&[Key], &Barrier) -> Duration + Sync,
-{
-    let start = Barrier::new(per_thread.len());
-    std::thread::scope(|s| {
-        let hs: Vec<_> = per_thread
-            .iter()
-            .map(|ks| {
-                let (f, start) = (&f, &start);
-                s.spawn(move || f(ks, start))
-            })
-            .collect();
-        hs.into_iter().map(|h| h.join().unwrap()).max().unwrap()
-    })
-}
-
 fn main() {
-    let keys = Arc::new(keys());
+    let keys = Arc::new(keys(ENTRIES));
     let base = tmp().join(format!("bench-concurrent-base-{ENTRIES}"));
-    build_base(&base, &keys);
+    build_c_env(&base, &keys, MAP_SIZE);
 
     let cenv = Arc::new(
         c::Env::builder()

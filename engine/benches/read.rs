@@ -8,11 +8,14 @@
 //! through its raw functions (`mdb_get`, `mdb_cursor_get`), as a C program
 //! would; ours through the public safe API, returning checked slices.
 
+mod common;
+
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
+use common::{build_c_env, keys, parallel, raw_get, Key, KEY_LEN, VAL_LEN};
 use criterion::{Criterion, Throughput};
 use prunedb_clmdb as c;
 use prunedb_clmdb::ffi;
@@ -20,11 +23,9 @@ use prunedb_engine as e;
 use prunedb_engine::{Iterate, ReadTxn};
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
-use rand::{Rng, SeedableRng};
+use rand::SeedableRng;
 
 const ENTRIES: usize = 1_000_000;
-const KEY_LEN: usize = 16;
-const VAL_LEN: usize = 100;
 /// Gets per measured batch.
 const BATCH: usize = 1000;
 
@@ -32,50 +33,15 @@ fn env_dir() -> PathBuf {
     Path::new(env!("CARGO_TARGET_TMPDIR")).join(format!("bench-read-{ENTRIES}-{KEY_LEN}-{VAL_LEN}"))
 }
 
-/// The keys, in insertion (random) order; the same every run.
-fn keys() -> Vec<[u8; KEY_LEN]> {
-    let mut rng = StdRng::seed_from_u64(42);
-    (0..ENTRIES).map(|_| rng.gen()).collect()
-}
-
-/// Builds the environment with C unless a complete one is already there.
-fn build_env(dir: &Path, keys: &[[u8; KEY_LEN]]) {
-    let done = dir.join("complete");
-    if done.exists() {
-        return;
-    }
-    let _ = std::fs::remove_dir_all(dir);
-    std::fs::create_dir_all(dir).unwrap();
-    let env = c::Env::builder()
-        .map_size(1 << 30)
-        .flags(c::flags::MDB_NOSYNC)
-        .open(dir)
-        .unwrap();
-    let mut rng = StdRng::seed_from_u64(7);
-    for chunk in keys.chunks(100_000) {
-        let mut txn = env.begin_rw().unwrap();
-        // C sets the main database's comparator only in `mdb_dbi_open`.
-        let dbi = txn.open_db(None, 0).unwrap();
-        for k in chunk {
-            let mut v = [0u8; VAL_LEN];
-            rng.fill(&mut v[..]);
-            txn.put(dbi, k, &v, 0).unwrap();
-        }
-        txn.commit().unwrap();
-    }
-    env.sync(true).unwrap();
-    std::fs::write(done, b"").unwrap();
-}
-
 /// Random existing keys, the lookup order of the get benchmarks.
-fn lookups(keys: &[[u8; KEY_LEN]], seed: u64) -> Vec<[u8; KEY_LEN]> {
+fn lookups(keys: &[Key], seed: u64) -> Vec<Key> {
     let mut l = keys.to_vec();
     l.shuffle(&mut StdRng::seed_from_u64(seed));
     l.truncate(200_000);
     l
 }
 
-fn c_gets(env: &c::Env, keys: &[[u8; KEY_LEN]], iters: u64, start: &Barrier) -> Duration {
+fn c_gets(env: &c::Env, keys: &[Key], iters: u64, start: &Barrier) -> Duration {
     let txn = env.begin_ro().unwrap();
     let dbi = txn.open_db(None, 0).unwrap();
     let mut i = 0;
@@ -90,25 +56,7 @@ fn c_gets(env: &c::Env, keys: &[[u8; KEY_LEN]], iters: u64, start: &Barrier) -> 
     t.elapsed()
 }
 
-/// `mdb_get` called directly, so C is timed without the wrapper's
-/// bookkeeping (which costs about as many instructions as a cursor step).
-fn raw_get(txn: &c::RoTxn<'_>, dbi: c::Dbi, key: &[u8]) -> usize {
-    let mut k = ffi::MDB_val {
-        mv_size: key.len(),
-        mv_data: key.as_ptr() as *mut _,
-    };
-    let mut d = ffi::MDB_val {
-        mv_size: 0,
-        mv_data: std::ptr::null_mut(),
-    };
-    // SAFETY: a live read transaction and database handle; `k` points at
-    // `key`, which C only reads; `d` is an out-parameter.
-    let rc = unsafe { ffi::mdb_get(txn.as_ptr(), dbi.0, &mut k, &mut d) };
-    assert_eq!(rc, 0);
-    d.mv_size
-}
-
-fn our_gets(env: &e::Env, keys: &[[u8; KEY_LEN]], iters: u64, start: &Barrier) -> Duration {
+fn our_gets(env: &e::Env, keys: &[Key], iters: u64, start: &Barrier) -> Duration {
     let txn = env.read_txn().unwrap();
     let db = txn.open_db(None).unwrap();
     let mut i = 0;
@@ -121,25 +69,6 @@ fn our_gets(env: &e::Env, keys: &[[u8; KEY_LEN]], iters: u64, start: &Barrier) -
         }
     }
     t.elapsed()
-}
-
-/// Runs `f` on `threads` threads at once (each with its own read
-/// transaction and key order) and returns the longest thread's time.
-fn parallel<F>(threads: usize, per_thread: &[Vec<[u8; KEY_LEN]>], f: F) -> Duration
-where
-    F: Fn(&[[u8; KEY_LEN]], &Barrier) -> Duration + Sync,
-{
-    let start = Barrier::new(threads);
-    std::thread::scope(|s| {
-        let hs: Vec<_> = per_thread[..threads]
-            .iter()
-            .map(|ks| {
-                let (f, start) = (&f, &start);
-                s.spawn(move || f(ks, start))
-            })
-            .collect();
-        hs.into_iter().map(|h| h.join().unwrap()).max().unwrap()
-    })
 }
 
 fn c_scan(env: &c::Env) -> usize {
@@ -189,9 +118,9 @@ fn our_iter_scan(env: &e::Env) -> usize {
 }
 
 fn main() {
-    let keys = keys();
+    let keys = keys(ENTRIES);
     let dir = env_dir();
-    build_env(&dir, &keys);
+    build_c_env(&dir, &keys, 1 << 30);
     let cenv = c::Env::builder()
         .map_size(1 << 30)
         // No lock file on the C side: its reader lock on this process's pid
@@ -217,12 +146,14 @@ fn main() {
         g.throughput(Throughput::Elements((BATCH * threads) as u64));
         g.bench_function("c", |b| {
             b.iter_custom(|iters| {
-                parallel(threads, &per_thread, |ks, st| c_gets(&cenv, ks, iters, st))
+                parallel(&per_thread[..threads], |ks, st| {
+                    c_gets(&cenv, ks, iters, st)
+                })
             })
         });
         g.bench_function("ours", |b| {
             b.iter_custom(|iters| {
-                parallel(threads, &per_thread, |ks, st| {
+                parallel(&per_thread[..threads], |ks, st| {
                     our_gets(&oenv, ks, iters, st)
                 })
             })
@@ -248,7 +179,7 @@ fn main() {
 /// load from other processes (which drifts over the seconds a criterion
 /// group takes) hits both alike. Prints the ratio of the best rounds and
 /// the median of the per-round ratios.
-fn interleaved(cenv: &c::Env, oenv: &e::Env, per_thread: &[Vec<[u8; KEY_LEN]>]) {
+fn interleaved(cenv: &c::Env, oenv: &e::Env, per_thread: &[Vec<Key>]) {
     const ROUNDS: usize = 15;
     const GET_ITERS: u64 = 20;
     let report = |name: &str, pairs: &[(Duration, Duration)]| {
@@ -272,12 +203,12 @@ fn interleaved(cenv: &c::Env, oenv: &e::Env, per_thread: &[Vec<[u8; KEY_LEN]>]) 
         let pairs: Vec<_> = (0..ROUNDS)
             .map(|round| {
                 let c = || {
-                    parallel(threads, per_thread, |ks, st| {
+                    parallel(&per_thread[..threads], |ks, st| {
                         c_gets(cenv, ks, GET_ITERS, st)
                     })
                 };
                 let o = || {
-                    parallel(threads, per_thread, |ks, st| {
+                    parallel(&per_thread[..threads], |ks, st| {
                         our_gets(oenv, ks, GET_ITERS, st)
                     })
                 };
