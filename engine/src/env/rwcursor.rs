@@ -82,13 +82,12 @@ impl<'t, 'env> RwCursor<'t, 'env> {
         if self.deleted && matches!(op, Next | NextDup | NextNoDup | GetCurrent) {
             // The successor is already under the cursor.
             self.deleted = false;
-            if op == NextNoDup || self.pos.is_none() {
-                if self.pos.is_none() {
-                    return Ok(None);
-                }
-            } else {
-                let (k, v) = self.pos.clone().unwrap_or_default();
-                return self.reposition(&k, &v);
+            if self.pos.is_none() {
+                return Ok(None);
+            }
+            // NEXT_NODUP still leaves the successor's key.
+            if op != NextNoDup {
+                return self.entry_for(GetCurrent);
             }
         }
         if self.eof && matches!(op, Next | NextDup | NextNoDup) {
@@ -114,15 +113,14 @@ impl<'t, 'env> RwCursor<'t, 'env> {
         match found {
             Some((k, v)) => {
                 self.eof = false;
-                let stored = multiple_last.unwrap_or_else(|| v.clone());
+                let stored = multiple_last.unwrap_or(v);
                 let key = if k.is_empty() {
                     self.pos.as_ref().map(|p| p.0.clone()).unwrap_or(k)
                 } else {
                     k
                 };
-                self.pos = Some((key.clone(), stored));
-                let _ = v;
-                self.entry_for(op, key)
+                self.pos = Some((key, stored));
+                self.entry_for(op)
             }
             None => {
                 if matches!(op, Next | NextDup | NextNoDup) {
@@ -133,20 +131,13 @@ impl<'t, 'env> RwCursor<'t, 'env> {
         }
     }
 
-    /// Re-reads the item at `pos` and returns it.
-    fn reposition(&mut self, k: &[u8], v: &[u8]) -> Result<Option<Entry<'_>>> {
-        self.pos = Some((k.to_vec(), v.to_vec()));
-        self.entry_for(CursorOp::GetCurrent, k.to_vec())
-    }
-
     /// The entry for the current position, borrowed from the transaction.
-    fn entry_for(&mut self, op: CursorOp, _key: Vec<u8>) -> Result<Option<Entry<'_>>> {
+    fn entry_for(&mut self, op: CursorOp) -> Result<Option<Entry<'_>>> {
         let multiple = matches!(
             op,
             CursorOp::GetMultiple | CursorOp::NextMultiple | CursorOp::PrevMultiple
         );
-        let c = self.restore()?;
-        let mut c = c;
+        let mut c = self.restore()?;
         if multiple {
             return c.get(CursorOp::GetMultiple, None, None);
         }
