@@ -574,31 +574,31 @@ impl Env {
             _file: file,
             _local: local,
         };
-        let (meta, oldest) = {
-            let readers = self.inner.readers.lock().map_err(|_| Error::BadTxn)?;
-            let meta = self.check_meta(self.current_meta()?)?;
-            let oldest = readers
-                .keys()
-                .next()
-                .copied()
-                .unwrap_or(meta.txnid)
-                .min(meta.txnid);
-            let oldest = match &self.inner.lock {
-                Some(l) => {
-                    // A writer that died between writing its meta page and
-                    // publishing its txnid left `mti_txnid` behind. C's next
-                    // writer starts from the meta page `mti_txnid` names and
-                    // would overwrite that commit, so republish it, as C's
-                    // dead-owner recovery does; under the writer mutex the
-                    // newest meta page is always the last commit.
-                    if meta.txnid > l.txnid() {
-                        l.set_txnid(meta.txnid);
-                    }
-                    l.oldest(oldest)
+        let (meta, oldest) = match &self.inner.lock {
+            Some(l) => {
+                let meta = self.check_meta(self.current_meta()?)?;
+                // A writer that died between writing its meta page and
+                // publishing its txnid left `mti_txnid` behind. C's next
+                // writer starts from the meta page `mti_txnid` names and
+                // would overwrite that commit, so republish it, as C's
+                // dead-owner recovery does; under the writer mutex the
+                // newest meta page is always the last commit.
+                if meta.txnid > l.txnid() {
+                    l.set_txnid(meta.txnid);
                 }
-                None => oldest,
-            };
-            (meta, oldest)
+                (meta, l.oldest(meta.txnid))
+            }
+            None => {
+                // Under the registry's lock no reader can register between
+                // the meta read and the oldest-reader computation.
+                let readers = self.inner.readers.lock().map_err(|_| Error::BadTxn)?;
+                let meta = self.check_meta(self.current_meta()?)?;
+                let oldest = readers
+                    .keys()
+                    .next()
+                    .map_or(meta.txnid, |&r| r.min(meta.txnid));
+                (meta, oldest)
+            }
         };
         meta.validate(meta.txnid & 1)?;
         let len = self.inner.file.metadata()?.len();
