@@ -375,13 +375,20 @@ impl Env {
     pub fn info(&self) -> Result<EnvInfo> {
         let meta = self.current_meta()?;
         // The reader table's size and high-water mark live in the lock
-        // file; without a valid one, report what this handle was opened with.
-        let lock = self
-            .read_lock_file()
-            .ok()
-            .flatten()
-            .and_then(|b| lockfile::parse_header(&b, b.len() as u64))
-            .filter(|h| h.is_valid());
+        // file: the live one this handle shares, or else the file as it is
+        // on disk; without a valid one, what this handle was opened with.
+        let (max_readers, num_readers) = match &self.inner.lock {
+            Some(l) => (l.max_readers(), l.num_readers()),
+            None => self
+                .read_lock_file()
+                .ok()
+                .flatten()
+                .and_then(|b| lockfile::parse_header(&b, b.len() as u64))
+                .filter(|h| h.is_valid())
+                .map_or((self.inner.max_readers, 0), |h| {
+                    (h.max_readers, h.num_readers)
+                }),
+        };
         Ok(EnvInfo {
             map_addr: if self.inner.flags.contains(EnvFlags::FIXEDMAP) {
                 self.inner.map.addr() as u64
@@ -391,14 +398,8 @@ impl Env {
             map_size: self.inner.map_size,
             last_pgno: meta.last_pgno,
             last_txnid: meta.txnid,
-            max_readers: match &self.inner.lock {
-                Some(l) => l.max_readers(),
-                None => lock.map_or(self.inner.max_readers, |h| h.max_readers),
-            },
-            num_readers: match &self.inner.lock {
-                Some(l) => l.num_readers(),
-                None => lock.map_or(0, |h| h.num_readers),
-            },
+            max_readers,
+            num_readers,
         })
     }
 
