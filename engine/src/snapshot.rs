@@ -184,13 +184,6 @@ impl<'a> SliceSource<'a> {
 }
 
 impl<'a> SliceSource<'a> {
-    #[cfg(feature = "std")]
-    /// Pages of `bytes` with a page size already validated (read from a
-    /// meta page that passed [`Meta::validate`]).
-    pub(crate) fn from_validated(bytes: &'a [u8], page_size: usize) -> SliceSource<'a> {
-        SliceSource { bytes, page_size }
-    }
-
     /// `count` pages from `pgno`, borrowed for as long as the bytes live.
     #[inline]
     pub fn page_bytes(&self, pgno: u64, count: u64) -> Result<&'a [u8]> {

@@ -240,10 +240,11 @@ fn stored_index<T: ReadTxn>(txn: &T) -> u64 {
     }
 }
 
-fn open_rw(dir: &Path) -> Env {
+fn open_rw(dir: &Path, flags: EnvFlags) -> Env {
     Env::builder()
         .max_dbs(4)
         .map_size(MAP_SIZE)
+        .flags(flags)
         .open(dir)
         .unwrap()
 }
@@ -272,7 +273,8 @@ fn crash_child_entry() {
     let dir = PathBuf::from(parts.next().unwrap());
     let seed: u64 = parts.next().unwrap().parse().unwrap();
     let scale: usize = parts.next().unwrap().parse().unwrap();
-    let env = open_rw(&dir);
+    let flags = EnvFlags(parts.next().unwrap().parse().unwrap());
+    let env = open_rw(&dir, flags);
     let mut out = std::io::stdout();
     loop {
         let (index, id, sum) = commit_next(&env, seed, scale);
@@ -403,9 +405,15 @@ fn verify(dir: &Path, model: &mut Model, seed: u64, scale: usize, min_index: u64
 // ---------------------------------------------------------------------------
 // Kill tests.
 
-/// One child run, killed after `delay`. Returns the reports it printed:
-/// (index, txnid, checksum).
-fn run_child(dir: &Path, seed: u64, scale: usize, delay: Duration) -> Vec<(u64, u64, u64)> {
+/// One child run on an environment opened with `flags`, killed after
+/// `delay`. Returns the reports it printed: (index, txnid, checksum).
+fn run_child(
+    dir: &Path,
+    flags: EnvFlags,
+    seed: u64,
+    scale: usize,
+    delay: Duration,
+) -> Vec<(u64, u64, u64)> {
     let exe = std::env::current_exe().unwrap();
     let mut child = Command::new(exe)
         .args([
@@ -414,7 +422,10 @@ fn run_child(dir: &Path, seed: u64, scale: usize, delay: Duration) -> Vec<(u64, 
             "--nocapture",
             "--test-threads=1",
         ])
-        .env(CHILD_VAR, format!("{};{seed};{scale}", dir.display()))
+        .env(
+            CHILD_VAR,
+            format!("{};{seed};{scale};{}", dir.display(), flags.0),
+        )
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
         .spawn()
@@ -459,7 +470,24 @@ struct KillStats {
     unreported_found: u64,
 }
 
-fn kill_batch(name: &str, seed: u64, scale: usize, kills: usize, max_delay_ms: u64) -> KillStats {
+/// What one batch of kills runs: the child's environment flags, its
+/// workload, and how many kills at most how long after the start.
+struct Batch {
+    flags: EnvFlags,
+    seed: u64,
+    scale: usize,
+    kills: usize,
+    max_delay_ms: u64,
+}
+
+fn kill_batch(name: &str, b: Batch) -> KillStats {
+    let Batch {
+        flags,
+        seed,
+        scale,
+        kills,
+        max_delay_ms,
+    } = b;
     let dir = scratch(name);
     let mut rng = StdRng::seed_from_u64(seed.wrapping_add(1));
     let mut model = Model::default();
@@ -474,7 +502,7 @@ fn kill_batch(name: &str, seed: u64, scale: usize, kills: usize, max_delay_ms: u
         // Some kills land while the environment is being opened or during
         // the first commit, most in the middle of a run of commits.
         let delay = Duration::from_millis(rng.gen_range(1..=max_delay_ms));
-        let reports = run_child(&dir, seed, scale, delay);
+        let reports = run_child(&dir, flags, seed, scale, delay);
         for w in reports.windows(2) {
             assert_eq!(w[1].0, w[0].0 + 1, "round {round}: reports skip a txn");
             assert_eq!(w[1].1, w[0].1 + 1, "round {round}: txnids skip");
@@ -509,9 +537,28 @@ fn kill_batch(name: &str, seed: u64, scale: usize, kills: usize, max_delay_ms: u
 
 #[test]
 fn kill_during_commits_quick() {
+    quick_batch("quick", EnvFlags::empty(), 0x5eed_0001, 20);
+}
+
+/// The same with pages written in place in a writable map.
+#[test]
+fn kill_during_commits_quick_writemap() {
+    quick_batch("quick-writemap", EnvFlags::WRITEMAP, 0x5eed_0002, 12);
+}
+
+fn quick_batch(name: &str, flags: EnvFlags, seed: u64, kills: usize) {
     let _serial = serial();
     let t = Instant::now();
-    let s = kill_batch("quick", 0x5eed_0001, 24, 20, 300);
+    let s = kill_batch(
+        name,
+        Batch {
+            flags,
+            seed,
+            scale: 24,
+            kills,
+            max_delay_ms: 300,
+        },
+    );
     eprintln!(
         "{} kills, {} commits reported, {} found, {} found but unreported, {:.1?}",
         s.kills,
@@ -529,16 +576,23 @@ fn kill_during_commits_quick() {
 fn kill_during_commits_long() {
     let _serial = serial();
     let t = Instant::now();
-    for (i, (scale, kills, delay)) in [(24, 150, 400), (200, 100, 800), (4, 150, 100)]
-        .into_iter()
-        .enumerate()
-    {
+    let runs = [
+        (EnvFlags::empty(), 24, 150, 400),
+        (EnvFlags::empty(), 200, 100, 800),
+        (EnvFlags::empty(), 4, 150, 100),
+        (EnvFlags::WRITEMAP, 24, 150, 400),
+        (EnvFlags::WRITEMAP, 200, 100, 800),
+    ];
+    for (i, (flags, scale, kills, delay)) in runs.into_iter().enumerate() {
         let s = kill_batch(
             &format!("long-{i}"),
-            0x5eed_1000 + i as u64,
-            scale,
-            kills,
-            delay,
+            Batch {
+                flags,
+                seed: 0x5eed_1000 + i as u64,
+                scale,
+                kills,
+                max_delay_ms: delay,
+            },
         );
         eprintln!(
             "scale {scale}: {} kills, {} commits reported, {} found, {} found but unreported, {:.1?}",
@@ -579,7 +633,7 @@ fn torn_commit_keeps_previous_commit() {
     let ps;
     let mut model = Model::default();
     {
-        let env = open_rw(&dir);
+        let env = open_rw(&dir, EnvFlags::empty());
         ps = env.page_size();
         for _ in 0..60 {
             commit_next(&env, seed, scale);
@@ -604,7 +658,7 @@ fn torn_commit_keeps_previous_commit() {
         };
         verify(&dir, &mut model, seed, scale, 0);
         {
-            let env = open_rw(&dir);
+            let env = open_rw(&dir, EnvFlags::empty());
             commit_next(&env, seed, scale);
         }
         let after = std::fs::read(data(&dir)).unwrap();
@@ -667,7 +721,7 @@ fn torn_commit_keeps_previous_commit() {
             assert_eq!(m.index, model.index, "the interrupted commit is visible");
             // The next writer writes over the debris.
             {
-                let env = open_rw(&tdir);
+                let env = open_rw(&tdir, EnvFlags::empty());
                 commit_next(&env, seed, scale);
             }
             verify(&tdir, &mut m, seed, scale, model.index + 1);

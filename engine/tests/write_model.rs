@@ -827,6 +827,7 @@ fn verify(dir: &Path, env: Env, specs: &[Spec], models: &[DbModel], cenv: &c::En
         .map(|s| r.stat(r.open_db(s.name).unwrap()).unwrap())
         .collect();
     drop(r);
+    let flags = env.flags();
     drop(env);
 
     // (b) C LMDB reading our environment.
@@ -865,7 +866,7 @@ fn verify(dir: &Path, env: Env, specs: &[Spec], models: &[DbModel], cenv: &c::En
         }
     }
     drop(cr);
-    let env = open_ours(dir);
+    let env = open_ours(dir, flags);
 
     // The reference environment holds the same (a check of the model).
     let t = cenv.begin_ro().unwrap();
@@ -885,21 +886,21 @@ fn verify(dir: &Path, env: Env, specs: &[Spec], models: &[DbModel], cenv: &c::En
     env
 }
 
-fn open_ours(dir: &Path) -> Env {
+fn open_ours(dir: &Path, flags: EnvFlags) -> Env {
     Env::builder()
         .max_dbs(MAX_DBS)
         .map_size(MAP_SIZE)
-        .flags(EnvFlags::NOSYNC)
+        .flags(flags)
         .open(dir)
         .unwrap()
 }
 
-/// Runs `txns` on a fresh environment of ours and one of C's, checking
-/// after every commit.
-fn run_scenario(specs: &[Spec], txns: &[Txn]) {
+/// Runs `txns` on a fresh environment of ours, opened with `flags`, and
+/// one of C's, checking after every commit.
+fn run_scenario(specs: &[Spec], txns: &[Txn], flags: EnvFlags) {
     let ours_dir = TempDir::new("ours");
     let c_dir = TempDir::new("c");
-    let env = open_ours(ours_dir.path());
+    let env = open_ours(ours_dir.path(), flags);
     let cenv = c::Env::builder()
         .max_dbs(MAX_DBS)
         .map_size(MAP_SIZE as usize)
@@ -985,7 +986,7 @@ fn show(b: &[u8]) -> String {
     }
 }
 
-fn check_kind(specs: &[Spec], n_cases: u32, max_txns: usize, max_steps: usize) {
+fn check_kind(specs: &[Spec], flags: EnvFlags, n_cases: u32, max_txns: usize, max_steps: usize) {
     quiet_panics();
     let config = Config {
         cases: cases(n_cases),
@@ -997,7 +998,7 @@ fn check_kind(specs: &[Spec], n_cases: u32, max_txns: usize, max_steps: usize) {
     let strategy = proptest::collection::vec(txn_strategy(max_steps), 1..max_txns);
     QUIET.with(|q| q.set(true));
     let r = runner.run(&strategy, |txns| {
-        run_scenario(specs, &txns);
+        run_scenario(specs, &txns, flags);
         Ok(())
     });
     QUIET.with(|q| q.set(false));
@@ -1019,37 +1020,37 @@ const STEPS: usize = 14;
 
 #[test]
 fn model_plain() {
-    check_kind(&named(PLAIN), CASES, TXNS, STEPS);
+    check_kind(&named(PLAIN), EnvFlags::NOSYNC, CASES, TXNS, STEPS);
 }
 
 #[test]
 fn model_dupsort() {
-    check_kind(&named(DUPSORT), CASES, TXNS, STEPS);
+    check_kind(&named(DUPSORT), EnvFlags::NOSYNC, CASES, TXNS, STEPS);
 }
 
 #[test]
 fn model_dupsort_dupfixed() {
-    check_kind(&named(DUPFIXED), CASES, TXNS, STEPS);
+    check_kind(&named(DUPFIXED), EnvFlags::NOSYNC, CASES, TXNS, STEPS);
 }
 
 #[test]
 fn model_integerkey() {
-    check_kind(&named(INTKEY), CASES, TXNS, STEPS);
+    check_kind(&named(INTKEY), EnvFlags::NOSYNC, CASES, TXNS, STEPS);
 }
 
 #[test]
 fn model_dupsort_integerdup_dupfixed() {
-    check_kind(&named(INTDUP), CASES, TXNS, STEPS);
+    check_kind(&named(INTDUP), EnvFlags::NOSYNC, CASES, TXNS, STEPS);
 }
 
 #[test]
 fn model_reversekey() {
-    check_kind(&named(REVKEY), CASES, TXNS, STEPS);
+    check_kind(&named(REVKEY), EnvFlags::NOSYNC, CASES, TXNS, STEPS);
 }
 
 #[test]
 fn model_dupsort_reversedup() {
-    check_kind(&named(REVDUP), CASES, TXNS, STEPS);
+    check_kind(&named(REVDUP), EnvFlags::NOSYNC, CASES, TXNS, STEPS);
 }
 
 const MIXED: [Spec; 4] = [
@@ -1073,7 +1074,20 @@ const MIXED: [Spec; 4] = [
 
 #[test]
 fn model_main_with_named() {
-    check_kind(&MIXED, CASES, TXNS, STEPS);
+    check_kind(&MIXED, EnvFlags::NOSYNC, CASES, TXNS, STEPS);
+}
+
+/// Every kind at once with `WRITEMAP`: pages written in place in the map,
+/// nested transactions aborting over them.
+#[test]
+fn model_writemap() {
+    check_kind(
+        &MIXED,
+        EnvFlags::NOSYNC | EnvFlags::WRITEMAP,
+        CASES,
+        TXNS,
+        STEPS,
+    );
 }
 
 /// The long run: many more and longer cases of every kind.
@@ -1081,9 +1095,10 @@ fn model_main_with_named() {
 #[ignore]
 fn model_soak() {
     for kind in [PLAIN, DUPSORT, DUPFIXED, INTKEY, INTDUP, REVKEY, REVDUP] {
-        check_kind(&named(kind), 400, 14, 30);
+        check_kind(&named(kind), EnvFlags::NOSYNC, 400, 14, 30);
     }
-    check_kind(&MIXED, 600, 14, 30);
+    check_kind(&MIXED, EnvFlags::NOSYNC, 600, 14, 30);
+    check_kind(&MIXED, EnvFlags::NOSYNC | EnvFlags::WRITEMAP, 600, 14, 30);
 }
 
 // ---------------------------------------------------------------------------
@@ -1114,6 +1129,7 @@ fn regression_append_existing_last_key() {
                 ],
                 true,
             )],
+            EnvFlags::NOSYNC,
         );
     }
 }
@@ -1144,6 +1160,7 @@ fn regression_drop_then_create_in_one_txn() {
             ),
             op_txn(vec![Op::DropRecreate { db: 0 }], true),
         ],
+        EnvFlags::NOSYNC,
     );
 }
 
@@ -1168,6 +1185,7 @@ fn regression_clear_db_with_dup_subdb() {
                 ),
                 op_txn(vec![Op::Clear { db: 0 }], true),
             ],
+            EnvFlags::NOSYNC,
         );
     }
 }
@@ -1186,5 +1204,6 @@ fn regression_del_overlong_key_is_not_found() {
             }],
             false,
         )],
+        EnvFlags::NOSYNC,
     );
 }

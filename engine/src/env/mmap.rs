@@ -2,34 +2,49 @@
 
 use std::fs::File;
 use std::io;
+use std::marker::PhantomData;
 use std::os::unix::io::AsRawFd;
+use std::ptr::NonNull;
 
-/// A read-only shared mapping of a file.
+use crate::btree::PageSource;
+use crate::error::{Error, Result};
+
+/// A shared mapping of a file: read-only, or writable for `WRITEMAP`.
 pub(crate) struct Mmap {
     ptr: *mut libc::c_void,
     len: usize,
+    writable: bool,
 }
 
-// SAFETY: the mapping is only read through shared references, and the
-// pointer stays valid until `Drop`, which needs exclusive access.
+// SAFETY: the pointer stays valid until `Drop`, which needs exclusive
+// access. Bytes are read through per-page slices of pages no writer
+// changes while they are readable (LMDB's copy-on-write rule), and written
+// only through `MapRun`s of pages no reader can reach.
 unsafe impl Send for Mmap {}
-// SAFETY: as above; concurrent reads of a shared read-only mapping are sound.
+// SAFETY: as above.
 unsafe impl Sync for Mmap {}
 
 impl Mmap {
-    /// Maps `len` bytes of `file` read-only and shared, so writes by other
-    /// processes (C LMDB writers) become visible.
-    pub(crate) fn map(file: &File, len: usize) -> io::Result<Mmap> {
+    /// Maps `len` bytes of `file` shared, so writes by other processes (C
+    /// LMDB writers) become visible; writable when `writable` is set, in
+    /// which case the file must already be `len` bytes long (a write past
+    /// its end would raise SIGBUS).
+    pub(crate) fn map(file: &File, len: usize, writable: bool) -> io::Result<Mmap> {
         if len == 0 {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));
         }
+        let prot = if writable {
+            libc::PROT_READ | libc::PROT_WRITE
+        } else {
+            libc::PROT_READ
+        };
         // SAFETY: a fresh mapping at an address the kernel chooses; the file
         // descriptor is valid for the duration of the call.
         let ptr = unsafe {
             libc::mmap(
                 std::ptr::null_mut(),
                 len,
-                libc::PROT_READ,
+                prot,
                 libc::MAP_SHARED,
                 file.as_raw_fd(),
                 0,
@@ -38,19 +53,49 @@ impl Mmap {
         if ptr == libc::MAP_FAILED {
             return Err(io::Error::last_os_error());
         }
-        Ok(Mmap { ptr, len })
+        Ok(Mmap { ptr, len, writable })
     }
 
-    /// The mapped bytes up to `valid`, which must not exceed the file's
-    /// length: touching a mapped page past the end of the file would raise
-    /// SIGBUS, so callers bound every view by the size they measured.
-    pub(crate) fn bytes(&self, valid: usize) -> &[u8] {
-        let n = valid.min(self.len);
-        // SAFETY: `ptr` maps `len >= n` readable bytes for the life of
-        // `self`. Pages a reader can reach are never written while its
-        // snapshot is live (LMDB's copy-on-write rule), so the slice does not
-        // change under the borrow.
-        unsafe { std::slice::from_raw_parts(self.ptr as *const u8, n) }
+    /// The pages of the map up to `valid` bytes, which must not exceed the
+    /// file's length: touching a mapped page past the end of the file would
+    /// raise SIGBUS, so callers bound every view by the size they measured.
+    pub(crate) fn view(&self, valid: usize, page_size: usize) -> MapSource<'_> {
+        MapSource {
+            base: self.ptr as *const u8,
+            len: valid.min(self.len),
+            page_size,
+            _map: PhantomData,
+        }
+    }
+
+    /// `len` bytes at `off` of a writable map, for the write transaction to
+    /// fill in place; `None` if the map is read-only or the range does not
+    /// fit. The caller asks only for pages it allocated: pages past the end
+    /// of every snapshot, or reclaimed from free-DB records older than every
+    /// reader. No reader can reach those, and the writer holds one run per
+    /// page, so the run's bytes are its alone.
+    pub(crate) fn run_mut(&self, off: usize, len: usize) -> Option<MapRun> {
+        if !self.writable || off.checked_add(len).is_none_or(|end| end > self.len) {
+            return None;
+        }
+        // SAFETY: `off + len <= self.len`, so the pointer stays inside the
+        // mapping, which is not null.
+        let ptr = unsafe { (self.ptr as *mut u8).add(off) };
+        Some(MapRun {
+            ptr: NonNull::new(ptr)?,
+            len,
+        })
+    }
+
+    /// Flushes the whole map to disk (`msync`), waiting for the writes
+    /// unless `wait` is false.
+    pub(crate) fn flush(&self, wait: bool) -> io::Result<()> {
+        let flags = if wait { libc::MS_SYNC } else { libc::MS_ASYNC };
+        // SAFETY: `ptr`/`len` are exactly the mapping `mmap` returned.
+        if unsafe { libc::msync(self.ptr, self.len, flags) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
     }
 
     /// Copies `buf.len()` bytes at `off` with volatile reads, for data that
@@ -81,6 +126,106 @@ impl Drop for Mmap {
         unsafe {
             libc::munmap(self.ptr, self.len);
         }
+    }
+}
+
+/// Pages of the memory map, bounded by the snapshot's last page and the
+/// file's length. Each page is lent out on its own, never the map as a
+/// whole: a writable map changes in places no snapshot reads, and a slice
+/// over those places would claim they do not change.
+#[derive(Clone, Copy)]
+pub struct MapSource<'env> {
+    base: *const u8,
+    len: usize,
+    page_size: usize,
+    _map: PhantomData<&'env [u8]>,
+}
+
+// SAFETY: a view only lends shared slices of pages that do not change while
+// it lives (LMDB's copy-on-write rule), as a `&[u8]` would.
+unsafe impl Send for MapSource<'_> {}
+// SAFETY: as above.
+unsafe impl Sync for MapSource<'_> {}
+
+impl core::fmt::Debug for MapSource<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("MapSource")
+            .field("len", &self.len)
+            .field("page_size", &self.page_size)
+            .finish()
+    }
+}
+
+impl<'env> MapSource<'env> {
+    /// `count` pages from `pgno`, borrowed for as long as the map lives.
+    #[inline]
+    pub fn page_bytes(&self, pgno: u64, count: u64) -> Result<&'env [u8]> {
+        let ps = self.page_size as u64;
+        let range = pgno
+            .checked_mul(ps)
+            .and_then(|s| Some((s, s.checked_add(count.checked_mul(ps)?)?)));
+        match range {
+            Some((s, e)) if e <= self.len as u64 => {
+                // SAFETY: `s..e` lies inside the mapping, which outlives
+                // `'env`; the pages of a snapshot are not written while a
+                // reader of it lives (copy-on-write).
+                Ok(unsafe {
+                    std::slice::from_raw_parts(self.base.add(s as usize), (e - s) as usize)
+                })
+            }
+            _ => Err(Error::corrupted(pgno, "page beyond the snapshot")),
+        }
+    }
+
+    /// Bytes of the map the view covers.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// Whether the view covers no bytes.
+    pub fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+}
+
+impl PageSource for MapSource<'_> {
+    #[inline]
+    fn page_size(&self) -> usize {
+        self.page_size
+    }
+
+    #[inline]
+    fn pages(&self, pgno: u64, count: u64) -> Result<&[u8]> {
+        self.page_bytes(pgno, count)
+    }
+}
+
+/// Pages of a writable map that the write transaction fills in place
+/// (`WRITEMAP`). Not `Clone`: one run per page, so its bytes have one owner.
+pub(crate) struct MapRun {
+    ptr: NonNull<u8>,
+    len: usize,
+}
+
+// SAFETY: a run is an exclusive claim on bytes of a `Sync` mapping, like a
+// `&mut [u8]`, which may move to another thread.
+unsafe impl Send for MapRun {}
+
+impl MapRun {
+    /// The run's bytes.
+    #[inline]
+    pub(crate) fn bytes(&self) -> &[u8] {
+        // SAFETY: `Mmap::run_mut` checked that `ptr..ptr + len` lies in the
+        // mapping, which outlives the write transaction holding the run;
+        // no one else reads or writes these pages (see `run_mut`).
+        unsafe { std::slice::from_raw_parts(self.ptr.as_ptr(), self.len) }
+    }
+
+    /// The run's bytes, to write.
+    #[inline]
+    pub(crate) fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as in `bytes`; `&mut self` makes this the only borrow.
+        unsafe { std::slice::from_raw_parts_mut(self.ptr.as_ptr(), self.len) }
     }
 }
 

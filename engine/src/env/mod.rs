@@ -22,6 +22,7 @@ use crate::error::{Error, Result};
 use crate::format::{DbFlags, DbRecord, Meta, META_SIZE, PAGE_HEADER_SIZE};
 use crate::snapshot::{Snapshot, Stat};
 
+pub use mmap::MapSource;
 use mmap::Mmap;
 
 /// Environment flags (`mdb_env_open` flags).
@@ -299,7 +300,14 @@ impl Env {
         meta.validate(if meta.txnid & 1 == 1 { 1 } else { 0 })?;
         let map_size = opts.map_size.unwrap_or(0).max(meta.map_size).max(len);
         let map_len = usize::try_from(map_size).map_err(|_| Error::InvalidArgument)?;
-        let map = Mmap::map(&file, map_len)?;
+        let writable = writable_map(opts.flags);
+        if writable && len < map_size {
+            // A writable map is written past the data's end: the file must
+            // cover it all, as LMDB extends it under WRITEMAP.
+            file.set_len(map_size)?;
+            len = map_size;
+        }
+        let map = Mmap::map(&file, map_len, writable)?;
         let lock = if opts.flags.contains(EnvFlags::NOLOCK) {
             None
         } else {
@@ -533,8 +541,10 @@ impl Env {
             };
             self.inner.file_len.fetch_max(len, Ordering::AcqRel);
         }
-        let bytes = self.inner.map.bytes(len.min(need) as usize);
-        let src = MapSource::from_validated(bytes, self.inner.page_size);
+        let src = self
+            .inner
+            .map
+            .view(len.min(need) as usize, self.inner.page_size);
         Ok(RoTxn {
             env: self,
             snap: Snapshot::new(meta, src),
@@ -604,8 +614,9 @@ impl Env {
         meta.validate(meta.txnid & 1)?;
         let len = self.inner.file.metadata()?.len();
         self.inner.file_len.fetch_max(len, Ordering::AcqRel);
-        let bytes = self.inner.map.bytes(len as usize);
-        Ok(RwTxn::begin(self, lock, meta, bytes, oldest))
+        let map = self.inner.map.view(len as usize, self.inner.page_size);
+        let writable = writable_map(self.inner.flags).then_some(&self.inner.map);
+        Ok(RwTxn::begin(self, lock, meta, map, writable, oldest))
     }
 
     /// Whether the environment was opened read-only.
@@ -619,8 +630,7 @@ impl Env {
     }
 
     /// Whether commits leave flushing to the operating system: NOSYNC, or
-    /// WRITEMAP with MAPASYNC. Pages are always written with `pwrite`, so
-    /// WRITEMAP changes durability exactly as in LMDB and nothing else.
+    /// WRITEMAP with MAPASYNC.
     fn lazy_sync(&self) -> bool {
         let f = self.inner.flags;
         f.contains(EnvFlags::NOSYNC) || f.contains(EnvFlags::WRITEMAP | EnvFlags::MAPASYNC)
@@ -633,6 +643,17 @@ impl Env {
             return Err(Error::ReadOnly);
         }
         if force || !self.lazy_sync() {
+            self.flush_data()?;
+        }
+        Ok(())
+    }
+
+    /// Writes the file's data to disk: the map with `msync` under WRITEMAP
+    /// (pages written in place), else `fdatasync`.
+    fn flush_data(&self) -> Result<()> {
+        if writable_map(self.inner.flags) {
+            self.inner.map.flush(true)?;
+        } else {
             self.inner.file.sync_data()?;
         }
         Ok(())
@@ -675,8 +696,15 @@ impl Env {
     fn write_commit(&self, dirty: &write::DirtyPages, meta: &Meta) -> Result<()> {
         let ps = self.inner.page_size as u64;
         // Pages with their bytes, sorted: one map lookup per page rather
-        // than one to list and one to write.
-        let mut pages: Vec<(u64, &[u8])> = dirty.iter().collect();
+        // than one to list and one to write. Pages written in place in a
+        // writable map are already where they belong.
+        let mut pages: Vec<(u64, &[u8])> = dirty
+            .iter()
+            .filter_map(|(p, b)| match b {
+                write::PageBuf::Heap(b) => Some((p, &b[..])),
+                write::PageBuf::Map(_) => None,
+            })
+            .collect();
         pages.sort_unstable_by_key(|&(p, _)| p);
         // Runs of adjacent pages go out in one vectored write, as LMDB's
         // `mdb_page_flush` batches them into `pwritev`: one system call per
@@ -703,8 +731,11 @@ impl Env {
         }
         let flags = self.inner.flags;
         if !self.lazy_sync() {
-            self.inner.file.sync_data()?;
+            self.flush_data()?;
         }
+        // The meta page goes out with `pwrite` in every mode: the kernel
+        // copies it, so this process's readers, which read the meta pages
+        // through the map, never race a store of ours.
         let off = (meta.txnid & 1) * ps + PAGE_HEADER_SIZE as u64;
         self.inner.file.write_all_at(&meta.to_bytes(), off)?;
         if !self.lazy_sync() && !flags.contains(EnvFlags::NOMETASYNC) {
@@ -794,10 +825,6 @@ fn write_all_vectored_at(
     Ok(())
 }
 
-/// Pages of the memory map, bounded by the snapshot's last page and the
-/// file's length.
-pub type MapSource<'env> = crate::snapshot::SliceSource<'env>;
-
 /// What every transaction can read: values, cursors, statistics and
 /// iterators, over the transaction's own page source.
 pub trait ReadTxn {
@@ -885,9 +912,20 @@ fn remap(inner: &mut EnvInner, size: u64) -> Result<()> {
     let ps = inner.page_size as u64;
     let size = size.div_ceil(ps) * ps;
     let map_len = usize::try_from(size).map_err(|_| Error::InvalidArgument)?;
-    inner.map = Mmap::map(&inner.file, map_len)?;
+    let writable = writable_map(inner.flags);
+    if writable && len < size {
+        inner.file.set_len(size)?;
+        inner.file_len.fetch_max(size, Ordering::AcqRel);
+    }
+    inner.map = Mmap::map(&inner.file, map_len, writable)?;
     inner.map_size = size;
     Ok(())
+}
+
+/// Whether an environment opened with `flags` writes its pages in place in
+/// a writable map (`WRITEMAP`; a read-only one never does).
+fn writable_map(flags: EnvFlags) -> bool {
+    flags.contains(EnvFlags::WRITEMAP) && !flags.contains(EnvFlags::RDONLY)
 }
 
 /// A data file's identity: device and inode.

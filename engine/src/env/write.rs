@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
 
+use super::mmap::{MapRun, Mmap};
 use super::{Database, Env, ReadTxn};
 use crate::btree::write::{check_nodes, PageStore, PutFlags, Writer};
 use crate::btree::{Cursor, CursorOp, PageSource};
@@ -74,6 +75,40 @@ impl PageList {
     }
 }
 
+/// The bytes of a dirty page run: a heap buffer written out at commit, or
+/// (`WRITEMAP`) the pages themselves in the writable map.
+pub(crate) enum PageBuf {
+    Heap(Box<[u8]>),
+    Map(MapRun),
+}
+
+impl PageBuf {
+    #[inline]
+    pub(crate) fn bytes(&self) -> &[u8] {
+        match self {
+            PageBuf::Heap(b) => b,
+            PageBuf::Map(r) => r.bytes(),
+        }
+    }
+
+    #[inline]
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        match self {
+            PageBuf::Heap(b) => b,
+            PageBuf::Map(r) => r.bytes_mut(),
+        }
+    }
+}
+
+impl Clone for PageBuf {
+    /// A copy of the bytes on the heap: what a nested transaction's parent
+    /// keeps to return to if the child aborts, since the child goes on
+    /// writing the map in place.
+    fn clone(&self) -> Self {
+        PageBuf::Heap(self.bytes().into())
+    }
+}
+
 /// Dirty pages by first page number.
 ///
 /// Pages from the end of the file, numbered from `base` (the first page
@@ -84,10 +119,10 @@ impl PageList {
 #[derive(Clone, Default)]
 pub(crate) struct DirtyPages {
     base: u64,
-    high: Vec<Option<Box<[u8]>>>,
+    high: Vec<Option<PageBuf>>,
     /// Entries of `high` in use.
     high_len: usize,
-    low: HashMap<u64, Box<[u8]>, BuildHasherDefault<PgnoHasher>>,
+    low: HashMap<u64, PageBuf, BuildHasherDefault<PgnoHasher>>,
 }
 
 impl DirtyPages {
@@ -110,16 +145,16 @@ impl DirtyPages {
     #[inline]
     pub(crate) fn get(&self, pgno: &u64) -> Option<&[u8]> {
         match self.slot(*pgno) {
-            Some(i) => self.high.get(i)?.as_deref(),
-            None => self.low.get(pgno).map(|b| &b[..]),
+            Some(i) => self.high.get(i)?.as_ref().map(PageBuf::bytes),
+            None => self.low.get(pgno).map(PageBuf::bytes),
         }
     }
 
     #[inline]
     fn get_mut(&mut self, pgno: &u64) -> Option<&mut [u8]> {
         match self.slot(*pgno) {
-            Some(i) => self.high.get_mut(i)?.as_deref_mut(),
-            None => self.low.get_mut(pgno).map(|b| &mut b[..]),
+            Some(i) => self.high.get_mut(i)?.as_mut().map(PageBuf::bytes_mut),
+            None => self.low.get_mut(pgno).map(PageBuf::bytes_mut),
         }
     }
 
@@ -128,7 +163,7 @@ impl DirtyPages {
         self.get(pgno).is_some()
     }
 
-    fn insert(&mut self, pgno: u64, bytes: Box<[u8]>) {
+    fn insert(&mut self, pgno: u64, bytes: PageBuf) {
         match self.slot(pgno) {
             Some(i) => {
                 if i >= self.high.len() {
@@ -144,7 +179,7 @@ impl DirtyPages {
         }
     }
 
-    fn remove(&mut self, pgno: &u64) -> Option<Box<[u8]>> {
+    fn remove(&mut self, pgno: &u64) -> Option<PageBuf> {
         match self.slot(*pgno) {
             Some(i) => {
                 let b = self.high.get_mut(i)?.take()?;
@@ -159,23 +194,27 @@ impl DirtyPages {
         self.high_len == 0 && self.low.is_empty()
     }
 
-    /// Every dirty page with its number, in no particular order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, &[u8])> + '_ {
+    /// Every dirty page run with its number, in no particular order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, &PageBuf)> + '_ {
         let base = self.base;
         self.high
             .iter()
             .enumerate()
-            .filter_map(move |(i, b)| Some((base + i as u64, b.as_deref()?)))
-            .chain(self.low.iter().map(|(&p, b)| (p, &b[..])))
+            .filter_map(move |(i, b)| Some((base + i as u64, b.as_ref()?)))
+            .chain(self.low.iter().map(|(&p, b)| (p, b)))
     }
 
-    /// Moves every buffer out, leaving the set empty with its tables.
+    /// Moves every heap buffer out, leaving the set empty with its tables.
     fn drain_buffers(&mut self) -> impl Iterator<Item = Box<[u8]>> + '_ {
         self.high_len = 0;
         self.high
             .drain(..)
             .flatten()
             .chain(self.low.drain().map(|(_, b)| b))
+            .filter_map(|b| match b {
+                PageBuf::Heap(b) => Some(b),
+                PageBuf::Map(_) => None,
+            })
     }
 
     /// Whether the tables are small enough to keep for the next transaction.
@@ -218,6 +257,9 @@ impl Clone for SparePages {
 #[derive(Clone)]
 pub struct WriteState<'env> {
     map: super::MapSource<'env>,
+    /// The writable map, under `WRITEMAP`: dirty pages are written there
+    /// in place rather than in heap buffers written out at commit.
+    writable: Option<&'env Mmap>,
     page_size: usize,
     /// Pages written by this transaction, by first page number; overflow
     /// runs are one entry.
@@ -365,26 +407,25 @@ impl PageStore for WriteState<'_> {
         // A clean page is the map's: its bytes outlive this borrow of
         // `self`, so they go straight into the new dirty page.
         let src = self.map.page_bytes(pgno, 1)?;
+        let new = self.alloc_pgno(1)?;
         // The copy overwrites every byte: no need to zero the buffer first.
-        let mut copy = self.page_buf(1, false);
-        copy.copy_from_slice(src);
+        let mut copy = self.page_buf(new, 1, false)?;
+        copy.bytes_mut().copy_from_slice(src);
         // The checks `tree_page` and `check_nodes` make, on the copy: it is
         // what later edits trust, and the copy has just brought it into the
         // cache in one sequential pass.
-        let checked = Page::new(&copy, pgno).and_then(|p| {
+        let checked = Page::new(copy.bytes(), pgno).and_then(|p| {
             if p.stored_pgno() != pgno {
                 return Err(Error::corrupted(pgno, "page number in header differs"));
             }
             check_nodes(&p)
         });
-        let new = match checked.and_then(|()| self.alloc_pgno(1)) {
-            Ok(new) => new,
-            Err(e) => {
-                self.spare.0.push(copy);
-                return Err(e);
-            }
-        };
-        copy[0..8].copy_from_slice(&new.to_le_bytes());
+        if let Err(e) = checked {
+            self.loose.push(new);
+            self.recycle(copy);
+            return Err(e);
+        }
+        copy.bytes_mut()[0..8].copy_from_slice(&new.to_le_bytes());
         self.dirty.insert(new, copy);
         // What `free` does for a page that is not dirty, without looking
         // it up again.
@@ -411,9 +452,7 @@ impl PageStore for WriteState<'_> {
             // Written by this transaction only: no snapshot can see it.
             if count == 1 {
                 self.loose.push(pgno);
-                if buf.len() == self.page_size {
-                    self.spare.0.push(buf);
-                }
+                self.recycle(buf);
             } else {
                 self.pghead.extend(pgno..pgno + count);
             }
@@ -429,7 +468,7 @@ impl WriteState<'_> {
     /// that overwrite the whole page).
     fn alloc_pages(&mut self, count: u64, zero: bool) -> Result<u64> {
         let pgno = self.alloc_pgno(count)?;
-        let bytes = self.page_buf(count, zero);
+        let bytes = self.page_buf(pgno, count, zero)?;
         self.dirty.insert(pgno, bytes);
         Ok(pgno)
     }
@@ -467,9 +506,25 @@ impl WriteState<'_> {
         })
     }
 
-    /// A buffer for `count` pages: a spare one when there is one.
-    fn page_buf(&mut self, count: u64, zero: bool) -> Box<[u8]> {
-        match self.spare.0.pop() {
+    /// Where to write the `count` pages from `pgno`: the pages themselves
+    /// in a writable map, else a heap buffer (a spare one when there is
+    /// one).
+    fn page_buf(&mut self, pgno: u64, count: u64, zero: bool) -> Result<PageBuf> {
+        if let Some(map) = self.writable {
+            let ps = self.page_size as u64;
+            let mut run = pgno
+                .checked_mul(ps)
+                .zip(count.checked_mul(ps))
+                .and_then(|(off, len)| {
+                    map.run_mut(usize::try_from(off).ok()?, usize::try_from(len).ok()?)
+                })
+                .ok_or(Error::MapFull)?;
+            if zero {
+                run.bytes_mut().fill(0);
+            }
+            return Ok(PageBuf::Map(run));
+        }
+        Ok(PageBuf::Heap(match self.spare.0.pop() {
             Some(mut b) if count == 1 => {
                 if zero {
                     b.fill(0);
@@ -481,6 +536,15 @@ impl WriteState<'_> {
                     self.spare.0.push(b);
                 }
                 vec![0u8; (count as usize) * self.page_size].into_boxed_slice()
+            }
+        }))
+    }
+
+    /// Keeps a single-page heap buffer no longer needed for reuse.
+    fn recycle(&mut self, buf: PageBuf) {
+        if let PageBuf::Heap(b) = buf {
+            if b.len() == self.page_size {
+                self.spare.0.push(b);
             }
         }
     }
@@ -517,7 +581,8 @@ impl<'env> RwTxn<'env> {
         env: &'env Env,
         lock: super::WriteLocks<'env>,
         meta: Meta,
-        map: &'env [u8],
+        map: super::MapSource<'env>,
+        writable: Option<&'env Mmap>,
         oldest: u64,
     ) -> Self {
         let ps = env.page_size() as u64;
@@ -526,7 +591,8 @@ impl<'env> RwTxn<'env> {
         dirty.reset(meta.last_pgno + 1);
         let spare = SparePages(std::mem::take(&mut lock._local.pages));
         let state = WriteState {
-            map: super::MapSource::from_validated(map, env.page_size()),
+            map,
+            writable,
             page_size: env.page_size(),
             dirty,
             spare,
