@@ -226,8 +226,9 @@ impl ValueNode {
     }
 }
 
-/// Checks that every node of `page` lies inside it, as the write path's
-/// unchecked edits of a dirty copy of it need.
+/// Checks that every node of `page` lies inside it, between `mp_upper`
+/// and the end, as the write path's unchecked edits of a dirty copy of it
+/// need (and [`copy_used`] copies no more).
 ///
 /// The same checks as [`Page::node`] makes of each node, in one tight pass:
 /// this runs for every page a write transaction copies.
@@ -236,15 +237,11 @@ pub fn check_nodes(page: &Page<'_>) -> Result<()> {
         return Ok(());
     }
     let b = page.bytes();
-    let lower = page.lower();
+    let upper = page.upper();
     let branch = page.is_branch();
-    let u16_at = |o: usize| {
-        b.get(o..o + 2)
-            .map(|x| u16::from_le_bytes([x[0], x[1]]) as usize)
-    };
-    let node_ok = |i: usize| -> Option<()> {
-        let off = u16_at(PAGE_HEADER_SIZE + 2 * i)?;
-        if off < lower {
+    let node_ok = |ptr: &[u8]| -> Option<()> {
+        let off = u16::from_le_bytes([ptr[0], ptr[1]]) as usize;
+        if off < upper {
             return None;
         }
         let h = b.get(off..off + NODE_HEADER_SIZE)?;
@@ -257,12 +254,41 @@ pub fn check_nodes(page: &Page<'_>) -> Result<()> {
             u16::from_le_bytes([h[0], h[1]]) as usize
                 | (u16::from_le_bytes([h[2], h[3]]) as usize) << 16
         };
-        let end = (off + NODE_HEADER_SIZE + ksize).checked_add(vlen)?;
-        (end <= b.len()).then_some(())
+        (off + NODE_HEADER_SIZE + ksize + vlen <= b.len()).then_some(())
     };
-    match (0..page.len()).all(|i| node_ok(i).is_some()) {
+    let ok = b
+        .get(PAGE_HEADER_SIZE..page.lower())
+        .is_some_and(|ptrs| ptrs.chunks_exact(2).all(|p| node_ok(p).is_some()));
+    match ok {
         true => Ok(()),
         false => Err(Error::corrupted(page.pgno(), "node out of bounds")),
+    }
+}
+
+/// Copies tree page `src` into `dst` (`mdb_page_copy`): the header, the
+/// node pointers and the nodes, but not the free space between them, which
+/// is half the page on average. The bounds come from the header as copied,
+/// so a check of `dst` sees what was copied; a header whose bounds do not
+/// fit the page has the whole page copied, for [`Page::new`] to reject.
+pub fn copy_used(dst: &mut [u8], src: &[u8]) {
+    let len = dst.len().min(src.len());
+    let (dst, src) = (&mut dst[..len], &src[..len]);
+    if len < PAGE_HEADER_SIZE {
+        dst.copy_from_slice(src);
+        return;
+    }
+    dst[..PAGE_HEADER_SIZE].copy_from_slice(&src[..PAGE_HEADER_SIZE]);
+    let at = |o: usize| u16::from_le_bytes([dst[o], dst[o + 1]]);
+    let (flags, lower, upper) = (at(10), at(12) as usize, at(14) as usize);
+    if !(PAGE_HEADER_SIZE <= lower && lower <= upper && upper <= len) {
+        dst.copy_from_slice(src);
+    } else if flags & PageFlags::LEAF2.0 != 0 {
+        // LEAF2 keys sit packed after the header, not at the end.
+        let used = len - (upper - lower);
+        dst[PAGE_HEADER_SIZE..used].copy_from_slice(&src[PAGE_HEADER_SIZE..used]);
+    } else {
+        dst[PAGE_HEADER_SIZE..lower].copy_from_slice(&src[PAGE_HEADER_SIZE..lower]);
+        dst[upper..].copy_from_slice(&src[upper..]);
     }
 }
 

@@ -531,16 +531,11 @@ impl Env {
         meta: Meta,
         reader: Reader,
     ) -> core::result::Result<RoTxn<'_>, (Error, Reader)> {
-        let ps = self.inner.page_size as u64;
-        let need = meta.last_pgno.saturating_add(1).saturating_mul(ps);
-        let mut len = self.inner.file_len.load(Ordering::Acquire);
-        if len < need {
-            len = match self.inner.file.metadata() {
-                Ok(m) => m.len(),
-                Err(e) => return Err((e.into(), reader)),
-            };
-            self.inner.file_len.fetch_max(len, Ordering::AcqRel);
-        }
+        let need = self.snapshot_len(&meta);
+        let len = match self.file_len(need) {
+            Ok(len) => len,
+            Err(e) => return Err((e, reader)),
+        };
         let src = self
             .inner
             .map
@@ -551,6 +546,24 @@ impl Env {
             dbs: core::cell::RefCell::new(Vec::new()),
             reader,
         })
+    }
+
+    /// Bytes of the data file that the pages of `meta`'s snapshot span.
+    fn snapshot_len(&self, meta: &Meta) -> u64 {
+        let ps = self.inner.page_size as u64;
+        meta.last_pgno.saturating_add(1).saturating_mul(ps)
+    }
+
+    /// The data file's length, measured again only when the last measure
+    /// is short of `need`: the file only grows, and asking the file system
+    /// on every transaction would cost a system call each.
+    fn file_len(&self, need: u64) -> Result<u64> {
+        let mut len = self.inner.file_len.load(Ordering::Acquire);
+        if len < need {
+            len = self.inner.file.metadata()?.len();
+            self.inner.file_len.fetch_max(len, Ordering::AcqRel);
+        }
+        Ok(len)
     }
 
     /// Releases what [`Env::register`] took.
@@ -612,8 +625,7 @@ impl Env {
             }
         };
         meta.validate(meta.txnid & 1)?;
-        let len = self.inner.file.metadata()?.len();
-        self.inner.file_len.fetch_max(len, Ordering::AcqRel);
+        let len = self.file_len(self.snapshot_len(&meta))?;
         let map = self.inner.map.view(len as usize, self.inner.page_size);
         let writable = writable_map(self.inner.flags).then_some(&self.inner.map);
         Ok(RwTxn::begin(self, lock, meta, map, writable, oldest))
@@ -698,14 +710,14 @@ impl Env {
         // Pages with their bytes, sorted: one map lookup per page rather
         // than one to list and one to write. Pages written in place in a
         // writable map are already where they belong.
-        let mut pages: Vec<(u64, &[u8])> = dirty
-            .iter()
+        let pages: Vec<(u64, &[u8])> = dirty
+            .sorted()
+            .into_iter()
             .filter_map(|(p, b)| match b {
                 write::PageBuf::Heap(b) => Some((p, &b[..])),
                 write::PageBuf::Map(_) => None,
             })
             .collect();
-        pages.sort_unstable_by_key(|&(p, _)| p);
         // Runs of adjacent pages go out in one vectored write, as LMDB's
         // `mdb_page_flush` batches them into `pwritev`: one system call per
         // run instead of one per page.

@@ -6,7 +6,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 use super::mmap::{MapRun, Mmap};
 use super::{Database, Env, ReadTxn};
-use crate::btree::write::{check_nodes, PageStore, PutFlags, Writer};
+use crate::btree::write::{check_nodes, copy_used, PageStore, PutFlags, Writer};
 use crate::btree::{Cursor, CursorOp, PageSource};
 use crate::error::{Error, Result};
 use crate::format::{DbFlags, DbRecord, Meta, NodeFlags, Page, FREE_DBI, MAIN_DBI};
@@ -194,14 +194,19 @@ impl DirtyPages {
         self.high_len == 0 && self.low.is_empty()
     }
 
-    /// Every dirty page run with its number, in no particular order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (u64, &PageBuf)> + '_ {
+    /// Every dirty page run with its number, by page number. Only the
+    /// reclaimed pages need sorting: the rest are in order already.
+    pub(crate) fn sorted(&self) -> Vec<(u64, &PageBuf)> {
+        let mut v: Vec<(u64, &PageBuf)> = self.low.iter().map(|(&p, b)| (p, b)).collect();
+        v.sort_unstable_by_key(|&(p, _)| p);
         let base = self.base;
-        self.high
-            .iter()
-            .enumerate()
-            .filter_map(move |(i, b)| Some((base + i as u64, b.as_ref()?)))
-            .chain(self.low.iter().map(|(&p, b)| (p, b)))
+        v.extend(
+            self.high
+                .iter()
+                .enumerate()
+                .filter_map(move |(i, b)| Some((base + i as u64, b.as_ref()?))),
+        );
+        v
     }
 
     /// Moves every heap buffer out, leaving the set empty with its tables.
@@ -408,9 +413,9 @@ impl PageStore for WriteState<'_> {
         // `self`, so they go straight into the new dirty page.
         let src = self.map.page_bytes(pgno, 1)?;
         let new = self.alloc_pgno(1)?;
-        // The copy overwrites every byte: no need to zero the buffer first.
+        // Every byte the page uses is copied: no need to zero the buffer.
         let mut copy = self.page_buf(new, 1, false)?;
-        copy.bytes_mut().copy_from_slice(src);
+        copy_used(copy.bytes_mut(), src);
         // The checks `tree_page` and `check_nodes` make, on the copy: it is
         // what later edits trust, and the copy has just brought it into the
         // cache in one sequential pass.
@@ -937,12 +942,20 @@ impl<'env> RwTxn<'env> {
         let own_key = self.txnid.to_le_bytes();
         let reuse_key = reclaimed.iter().max().map(|k| k.to_le_bytes());
         let mut written: Option<(Vec<u64>, Vec<u64>)> = None;
+        // `free_pgs[..sorted]` is in descending order: each round sorts
+        // only the pages freed since and merges them in.
+        let mut sorted = 0;
         for round in 0.. {
             if round == 16 {
                 self.state.end_only = true;
             }
-            let mut own: Vec<u64> = self.state.free_pgs.to_vec();
-            own.sort_unstable_by(|a, b| b.cmp(a));
+            let freed = &mut self.state.free_pgs;
+            freed[sorted..].sort_unstable_by(|a, b| b.cmp(a));
+            if sorted > 0 && sorted < freed.len() {
+                *freed = merge_desc(&freed[..sorted], &freed[sorted..]);
+            }
+            sorted = freed.len();
+            let mut own: Vec<u64> = freed.clone();
             let mut loose: Vec<u64> = self.state.loose.to_vec();
             loose.sort_unstable_by(|a, b| b.cmp(a));
             // `pghead` is already in descending order: merge rather than
