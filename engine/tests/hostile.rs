@@ -191,7 +191,11 @@ fn traverse<S: PageSource>(snap: &Snapshot<S>, known: &Known) -> Vec<String> {
 /// reads it through the transaction API.
 fn traverse_env(dir: &Path, bytes: &[u8], known: &Known) -> Vec<String> {
     std::fs::write(dir.join("data.mdb"), bytes).expect("write data file");
-    let env = match Env::builder().max_dbs(16).open(dir) {
+    let env = match Env::builder()
+        .max_dbs(16)
+        .flags(e::EnvFlags::NOSYNC)
+        .open(dir)
+    {
         Ok(env) => env,
         Err(e) => return vec![format!("env open: {e}")],
     };
@@ -214,7 +218,30 @@ fn traverse_env(dir: &Path, bytes: &[u8], known: &Known) -> Vec<String> {
         }
     }
     let _ = txn.db_names();
+    drop(txn);
+    write_damaged(&env, known);
     failures
+}
+
+/// Writes to a damaged environment: puts over existing and new keys and
+/// deletes, then a commit. Errors are expected; a panic is a failure.
+fn write_damaged(env: &Env, known: &Known) {
+    let Ok(mut txn) = env.write_txn() else {
+        return;
+    };
+    for (name, keys) in &known.dbs {
+        let Ok(db) = txn.open_db(name.as_deref()) else {
+            continue;
+        };
+        for (i, (k, v)) in keys.iter().take(6).enumerate() {
+            let _ = match i % 3 {
+                0 => txn.put(db, k, v, e::PutFlags::empty()),
+                1 => txn.del(db, k, None),
+                _ => txn.put(db, &[k.as_slice(), b"+"].concat(), v, e::PutFlags::empty()),
+            };
+        }
+    }
+    let _ = txn.commit();
 }
 
 /// Damages `file` in one of several ways chosen by `rng`; returns a label.

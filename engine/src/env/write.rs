@@ -209,6 +209,17 @@ impl DirtyPages {
         v
     }
 
+    /// The first page number of every dirty run, in no particular order.
+    fn pgnos(&self) -> impl Iterator<Item = u64> + '_ {
+        let base = self.base;
+        self.high
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| b.is_some())
+            .map(move |(i, _)| base + i as u64)
+            .chain(self.low.keys().copied())
+    }
+
     /// Moves every heap buffer out, leaving the set empty with its tables.
     fn drain_buffers(&mut self) -> impl Iterator<Item = Box<[u8]>> + '_ {
         self.high_len = 0;
@@ -237,6 +248,62 @@ impl DirtyPages {
 pub(crate) struct Recycled {
     dirty: DirtyPages,
     pages: Vec<Box<[u8]>>,
+    own: OwnPages,
+}
+
+/// The pages whose current bytes this process's own commits wrote, since
+/// the last commit of any other writer: this code built their nodes, so a
+/// later transaction copying one of them needs no [`check_nodes`] pass,
+/// which otherwise costs more than the copy. Pages of a file as found, or
+/// as another process left it, are all checked.
+///
+/// A bit per page up to the highest one written, so at most one bit per
+/// page of the map. A copy made for a nested transaction starts empty:
+/// the set is only a cache, and an empty one means more checks, never
+/// fewer.
+#[derive(Default)]
+pub(crate) struct OwnPages {
+    bits: Vec<u64>,
+    /// The commit that the set is up to date with.
+    txnid: u64,
+}
+
+impl Clone for OwnPages {
+    fn clone(&self) -> Self {
+        OwnPages::default()
+    }
+}
+
+impl OwnPages {
+    #[inline]
+    fn contains(&self, pgno: u64) -> bool {
+        let word = usize::try_from(pgno / 64).ok();
+        word.and_then(|w| self.bits.get(w))
+            .is_some_and(|b| b & (1 << (pgno % 64)) != 0)
+    }
+
+    /// Adds the pages of a commit of ours, which produced `txnid`.
+    fn record(&mut self, pages: impl Iterator<Item = u64>, txnid: u64) {
+        for pgno in pages {
+            let Ok(w) = usize::try_from(pgno / 64) else {
+                continue;
+            };
+            if w >= self.bits.len() {
+                self.bits.resize(w + 1, 0);
+            }
+            self.bits[w] |= 1 << (pgno % 64);
+        }
+        self.txnid = txnid;
+    }
+
+    /// The set for a transaction starting from commit `txnid`: emptied if
+    /// another writer committed since the set was last brought up to date.
+    fn follow(&mut self, txnid: u64) {
+        if self.txnid != txnid {
+            self.bits.clear();
+            self.txnid = txnid;
+        }
+    }
 }
 
 /// Most page buffers kept between transactions, in bytes: enough for the
@@ -271,6 +338,8 @@ pub struct WriteState<'env> {
     dirty: DirtyPages,
     /// Page buffers to reuse for single dirty pages.
     spare: SparePages,
+    /// Pages known to hold what this process's commits wrote.
+    own: OwnPages,
     /// First page number never used.
     next_pgno: u64,
     /// Largest page number the map can hold, plus one.
@@ -422,6 +491,9 @@ impl PageStore for WriteState<'_> {
         let checked = Page::new(copy.bytes(), pgno).and_then(|p| {
             if p.stored_pgno() != pgno {
                 return Err(Error::corrupted(pgno, "page number in header differs"));
+            }
+            if self.own.contains(pgno) {
+                return Ok(());
             }
             check_nodes(&p)
         });
@@ -595,12 +667,15 @@ impl<'env> RwTxn<'env> {
         let mut dirty = std::mem::take(&mut lock._local.dirty);
         dirty.reset(meta.last_pgno + 1);
         let spare = SparePages(std::mem::take(&mut lock._local.pages));
+        let mut own = std::mem::take(&mut lock._local.own);
+        own.follow(meta.txnid);
         let state = WriteState {
             map,
             writable,
             page_size: env.page_size(),
             dirty,
             spare,
+            own,
             next_pgno: meta.last_pgno + 1,
             max_pgno: env.map_size() / ps,
             free_pgs: Vec::new(),
@@ -893,7 +968,10 @@ impl<'env> RwTxn<'env> {
             last_pgno: self.state.next_pgno - 1,
             txnid: self.txnid,
         };
-        self.env.write_commit(&self.state.dirty, &meta)
+        self.env.write_commit(&self.state.dirty, &meta)?;
+        let state = &mut self.state;
+        state.own.record(state.dirty.pgnos(), meta.txnid);
+        Ok(())
     }
 
     fn save_db_records(&mut self) -> Result<()> {
@@ -1020,6 +1098,7 @@ impl Drop for RwTxn<'_> {
         }
         pages.truncate(keep);
         let cache = &mut self._lock._local;
+        cache.own = std::mem::take(&mut self.state.own);
         if dirty.worth_keeping() {
             dirty.reset(0);
             cache.dirty = dirty;
@@ -1109,7 +1188,25 @@ impl<S: PageStore + ?Sized> Writer<'_, S> {
 
 #[cfg(test)]
 mod tests {
-    use super::PageList;
+    use super::{OwnPages, PageList};
+
+    #[test]
+    fn own_pages_are_forgotten_when_another_writer_commits() {
+        let mut own = OwnPages::default();
+        own.follow(7);
+        own.record([3, 64, 1000].into_iter(), 8);
+        assert!(own.contains(3) && own.contains(64) && own.contains(1000));
+        assert!(!own.contains(4) && !own.contains(999) && !own.contains(1 << 40));
+        // Our own commit 8 is where the next transaction starts: kept.
+        own.follow(8);
+        assert!(own.contains(1000));
+        // Commit 9 came from someone else: nothing is known any more.
+        own.follow(9);
+        assert!(!own.contains(3) && !own.contains(64) && !own.contains(1000));
+        // A nested transaction's saved copy knows nothing either.
+        own.record([5].into_iter(), 10);
+        assert!(!own.clone().contains(5));
+    }
 
     #[test]
     fn merge_desc_keeps_order_without_duplicates() {
