@@ -25,7 +25,9 @@ pub trait PageStore: PageSource {
     fn touch(&mut self, pgno: u64) -> Result<u64>;
     /// The bytes of a dirty page (or run of `count` pages).
     fn page_mut(&mut self, pgno: u64) -> Result<&mut [u8]>;
-    /// Allocates `count` consecutive dirty pages, zeroed.
+    /// Allocates `count` consecutive dirty pages. Their bytes are left as
+    /// they were (as LMDB leaves a reused page): callers write the header
+    /// and every byte they use.
     fn alloc(&mut self, count: u64) -> Result<u64>;
     /// Releases `count` pages starting at `pgno`.
     fn free(&mut self, pgno: u64, count: u64);
@@ -924,7 +926,9 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
             run[0..8].copy_from_slice(&pgno.to_le_bytes());
             run[10..12].copy_from_slice(&PageFlags::OVERFLOW.0.to_le_bytes());
             run[12..16].copy_from_slice(&(count as u32).to_le_bytes());
-            run[PAGE_HEADER_SIZE..PAGE_HEADER_SIZE + data.len()].copy_from_slice(data);
+            let (value, tail) = run[PAGE_HEADER_SIZE..].split_at_mut(data.len());
+            value.copy_from_slice(data);
+            tail.fill(0);
             t.rec.overflow_pages += count;
             return Ok(ValueNode {
                 flags: NodeFlags(flags.0 | NodeFlags::BIGDATA.0),
@@ -1164,7 +1168,9 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
                 && NODE_HEADER_SIZE + key.len() + data.len() > node_max(self.page_size)
             {
                 let run = self.s.page_mut(ov)?;
-                run[PAGE_HEADER_SIZE..PAGE_HEADER_SIZE + data.len()].copy_from_slice(data);
+                let (value, tail) = run[PAGE_HEADER_SIZE..].split_at_mut(data.len());
+                value.copy_from_slice(data);
+                tail.fill(0);
                 pb::set_node_dsize(self.s.page_mut(leaf)?, idx, data.len());
                 return Ok(());
             }

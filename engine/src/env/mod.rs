@@ -708,16 +708,8 @@ impl Env {
     fn write_commit(&self, dirty: &write::DirtyPages, meta: &Meta) -> Result<()> {
         let ps = self.inner.page_size as u64;
         // Pages with their bytes, sorted: one map lookup per page rather
-        // than one to list and one to write. Pages written in place in a
-        // writable map are already where they belong.
-        let pages: Vec<(u64, &[u8])> = dirty
-            .sorted()
-            .into_iter()
-            .filter_map(|(p, b)| match b {
-                write::PageBuf::Heap(b) => Some((p, &b[..])),
-                write::PageBuf::Map(_) => None,
-            })
-            .collect();
+        // than one to list and one to write.
+        let pages = dirty.to_write();
         // Runs of adjacent pages go out in one vectored write, as LMDB's
         // `mdb_page_flush` batches them into `pwritev`: one system call per
         // run instead of one per page.

@@ -194,17 +194,24 @@ impl DirtyPages {
         self.high_len == 0 && self.low.is_empty()
     }
 
-    /// Every dirty page run with its number, by page number. Only the
+    /// The runs a commit must write out (those in heap buffers; pages of
+    /// a writable map are in place already), by page number. Only the
     /// reclaimed pages need sorting: the rest are in order already.
-    pub(crate) fn sorted(&self) -> Vec<(u64, &PageBuf)> {
-        let mut v: Vec<(u64, &PageBuf)> = self.low.iter().map(|(&p, b)| (p, b)).collect();
+    pub(crate) fn to_write(&self) -> Vec<(u64, &[u8])> {
+        fn heap((p, b): (u64, &PageBuf)) -> Option<(u64, &[u8])> {
+            match b {
+                PageBuf::Heap(b) => Some((p, b)),
+                PageBuf::Map(_) => None,
+            }
+        }
+        let mut v: Vec<(u64, &[u8])> = self.low.iter().filter_map(|(&p, b)| heap((p, b))).collect();
         v.sort_unstable_by_key(|&(p, _)| p);
         let base = self.base;
         v.extend(
             self.high
                 .iter()
                 .enumerate()
-                .filter_map(move |(i, b)| Some((base + i as u64, b.as_ref()?))),
+                .filter_map(move |(i, b)| heap((base + i as u64, b.as_ref()?))),
         );
         v
     }
@@ -483,7 +490,7 @@ impl PageStore for WriteState<'_> {
         let src = self.map.page_bytes(pgno, 1)?;
         let new = self.alloc_pgno(1)?;
         // Every byte the page uses is copied: no need to zero the buffer.
-        let mut copy = self.page_buf(new, 1, false)?;
+        let mut copy = self.page_buf(new, 1)?;
         copy_used(copy.bytes_mut(), src);
         // The checks `tree_page` and `check_nodes` make, on the copy: it is
         // what later edits trust, and the copy has just brought it into the
@@ -517,7 +524,10 @@ impl PageStore for WriteState<'_> {
     }
 
     fn alloc(&mut self, count: u64) -> Result<u64> {
-        self.alloc_pages(count, true)
+        let pgno = self.alloc_pgno(count)?;
+        let bytes = self.page_buf(pgno, count)?;
+        self.dirty.insert(pgno, bytes);
+        Ok(pgno)
     }
 
     fn is_dirty(&self, pgno: u64) -> bool {
@@ -540,16 +550,6 @@ impl PageStore for WriteState<'_> {
 }
 
 impl WriteState<'_> {
-    /// Allocates `count` consecutive dirty pages; their bytes are zero when
-    /// `zero` is set, else left as a reused buffer had them (for callers
-    /// that overwrite the whole page).
-    fn alloc_pages(&mut self, count: u64, zero: bool) -> Result<u64> {
-        let pgno = self.alloc_pgno(count)?;
-        let bytes = self.page_buf(pgno, count, zero)?;
-        self.dirty.insert(pgno, bytes);
-        Ok(pgno)
-    }
-
     /// Picks the numbers of `count` consecutive pages to write: loose
     /// pages, reclaimed ones, or new ones at the end of the file.
     fn alloc_pgno(&mut self, count: u64) -> Result<u64> {
@@ -585,29 +585,21 @@ impl WriteState<'_> {
 
     /// Where to write the `count` pages from `pgno`: the pages themselves
     /// in a writable map, else a heap buffer (a spare one when there is
-    /// one).
-    fn page_buf(&mut self, pgno: u64, count: u64, zero: bool) -> Result<PageBuf> {
+    /// one). The bytes are whatever the pages or the buffer held.
+    fn page_buf(&mut self, pgno: u64, count: u64) -> Result<PageBuf> {
         if let Some(map) = self.writable {
             let ps = self.page_size as u64;
-            let mut run = pgno
+            return pgno
                 .checked_mul(ps)
                 .zip(count.checked_mul(ps))
                 .and_then(|(off, len)| {
                     map.run_mut(usize::try_from(off).ok()?, usize::try_from(len).ok()?)
                 })
-                .ok_or(Error::MapFull)?;
-            if zero {
-                run.bytes_mut().fill(0);
-            }
-            return Ok(PageBuf::Map(run));
+                .map(PageBuf::Map)
+                .ok_or(Error::MapFull);
         }
         Ok(PageBuf::Heap(match self.spare.0.pop() {
-            Some(mut b) if count == 1 => {
-                if zero {
-                    b.fill(0);
-                }
-                b
-            }
+            Some(b) if count == 1 => b,
             other => {
                 if let Some(b) = other {
                     self.spare.0.push(b);
