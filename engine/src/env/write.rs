@@ -712,6 +712,14 @@ impl<'env> RwTxn<'env> {
     }
 
     fn db_state(&mut self, db: Database) -> Result<&mut DbState> {
+        let i = self.db_index(db)?;
+        self.dbs[i].as_mut().ok_or(Error::BadDbi)
+    }
+
+    /// The index in `dbs` of `db`, its record loaded: for callers that
+    /// borrow the record and the page state at once.
+    #[inline]
+    fn db_index(&mut self, db: Database) -> Result<usize> {
         let i = db.dbi() as usize;
         if i >= self.dbs.len() || self.dbs[i].is_none() {
             let name = self.env.dbi_name(db)?;
@@ -725,8 +733,8 @@ impl<'env> RwTxn<'env> {
                 dropped: false,
             });
         }
-        match &mut self.dbs[i] {
-            Some(s) if !s.dropped => Ok(s),
+        match &self.dbs[i] {
+            Some(s) if !s.dropped => Ok(i),
             _ => Err(Error::BadDbi),
         }
     }
@@ -865,13 +873,13 @@ impl<'env> RwTxn<'env> {
     /// Stores `data` under `key` (`mdb_put`).
     pub fn put(&mut self, db: Database, key: &[u8], data: &[u8], flags: PutFlags) -> Result<()> {
         self.check_writable(db)?;
-        let mut rec = self.db_state(db)?.rec;
-        let r = Writer::new(&mut self.state).put(&mut rec, key, data, flags);
+        let i = self.db_index(db)?;
+        let st = self.dbs[i].as_mut().ok_or(Error::BadDbi)?;
         // Even a failed put may have touched pages; the record tracks them.
-        let st = self.db_state(db)?;
-        st.rec = rec;
         st.dirty = true;
-        r.map(|_| ())
+        Writer::new(&mut self.state)
+            .put(&mut st.rec, key, data, flags)
+            .map(|_| ())
     }
 
     /// Stores a value of `len` zero bytes under `key` and returns it to be
@@ -898,12 +906,12 @@ impl<'env> RwTxn<'env> {
     /// Deletes `key`, or with `data` one value of a DUPSORT key (`mdb_del`).
     pub fn del(&mut self, db: Database, key: &[u8], data: Option<&[u8]>) -> Result<()> {
         self.check_writable(db)?;
-        let mut rec = self.db_state(db)?.rec;
-        let r = Writer::new(&mut self.state).del(&mut rec, key, data);
-        let st = self.db_state(db)?;
-        st.rec = rec;
+        let i = self.db_index(db)?;
+        let st = self.dbs[i].as_mut().ok_or(Error::BadDbi)?;
         st.dirty = true;
-        r.map(|_| ())
+        Writer::new(&mut self.state)
+            .del(&mut st.rec, key, data)
+            .map(|_| ())
     }
 
     /// Empties `db`, freeing its pages (`mdb_drop(txn, dbi, 0)`).
