@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use common::{build_c_env, keys, parallel, raw_get, Key, KEY_LEN, VAL_LEN};
+use common::{alternate, build_c_env, keys, parallel, raw_get, Key, Ratios, KEY_LEN, VAL_LEN};
 use criterion::{Criterion, Throughput};
 use prunedb_clmdb as c;
 use prunedb_clmdb::ffi;
@@ -183,20 +183,7 @@ fn interleaved(cenv: &c::Env, oenv: &e::Env, per_thread: &[Vec<Key>]) {
     const ROUNDS: usize = 15;
     const GET_ITERS: u64 = 20;
     let report = |name: &str, pairs: &[(Duration, Duration)]| {
-        let best_c = pairs.iter().map(|p| p.0).min().unwrap();
-        let best_o = pairs.iter().map(|p| p.1).min().unwrap();
-        let mut r: Vec<f64> = pairs
-            .iter()
-            .map(|(c, o)| c.as_secs_f64() / o.as_secs_f64())
-            .collect();
-        r.sort_by(f64::total_cmp);
-        println!(
-            "  {name:>7}  best-round ratio {:.3}x   median ratio {:.3}x   (range {:.3}..{:.3})",
-            best_c.as_secs_f64() / best_o.as_secs_f64(),
-            r[r.len() / 2],
-            r[0],
-            r[r.len() - 1]
-        );
+        println!("  {name:>7}  {}", Ratios::of(pairs));
     };
     println!("\ninterleaved throughput ratios ours/C ({ROUNDS} alternating rounds):");
     for threads in [1usize, 2] {
@@ -212,15 +199,7 @@ fn interleaved(cenv: &c::Env, oenv: &e::Env, per_thread: &[Vec<Key>]) {
                         our_gets(oenv, ks, GET_ITERS, st)
                     })
                 };
-                // Alternate which side goes first, so that neither always
-                // finds the caches as the other left them.
-                if round % 2 == 0 {
-                    let c = c();
-                    (c, o())
-                } else {
-                    let o = o();
-                    (c(), o)
-                }
+                alternate(round, c, o)
             })
             .collect();
         report(&format!("get_{threads}t"), &pairs);
@@ -232,13 +211,11 @@ fn interleaved(cenv: &c::Env, oenv: &e::Env, per_thread: &[Vec<Key>]) {
     };
     let pairs: Vec<_> = (0..ROUNDS)
         .map(|round| {
-            if round % 2 == 0 {
-                let c = timed(&|| c_scan(cenv));
-                (c, timed(&|| our_scan(oenv)))
-            } else {
-                let o = timed(&|| our_scan(oenv));
-                (timed(&|| c_scan(cenv)), o)
-            }
+            alternate(
+                round,
+                || timed(&|| c_scan(cenv)),
+                || timed(&|| our_scan(oenv)),
+            )
         })
         .collect();
     report("scan", &pairs);

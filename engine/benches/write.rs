@@ -13,19 +13,22 @@
 //! `delete_random` (100k random deletes, one transaction, from a 1M-key
 //! database built once by C and copied for every iteration).
 //!
-//! Each case has a `c` and an `ours` variant; the run ends with the
-//! throughput ratios ours/C (above 1.0 means ours is faster), from the
-//! median iteration of each, with the range over the iterations.
+//! Each case has a `c` and an `ours` variant. After criterion's groups, the
+//! run ends with a summary taken apart from them: every case again in
+//! rounds that alternate C and ours (`PRUNEDB_BENCH_ROUNDS`, 9 by
+//! default), with the median round's throughput of each and the ratios
+//! ours/C (above 1.0 means ours is faster): the median of the per-round
+//! ratios, their range, and the ratio of the best rounds.
 //! `PRUNEDB_BENCH_N` scales the 1M-key cases down for quick runs.
 
-use std::cell::RefCell;
-use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use criterion::{Criterion, SamplingMode, Throughput};
+mod common;
+use common::{alternate, Ratios};
 use prunedb_clmdb as c;
 use prunedb_engine as e;
 use rand::rngs::StdRng;
@@ -118,7 +121,6 @@ fn our_env(dir: &Path, writemap: bool) -> e::Env {
 /// The engines under test, behind one interface. `run` gets a fresh
 /// environment and returns the time of the measured part.
 trait Engine {
-    const NAME: &'static str;
     fn puts(dir: &Path, wm: bool, keys: &[Key], flags_append: bool) -> Duration;
     fn small_txns(dir: &Path, wm: bool, keys: &[Key]) -> Duration;
     fn deletes(dir: &Path, wm: bool, keys: &[Key]) -> Duration;
@@ -128,8 +130,6 @@ struct C;
 struct Ours;
 
 impl Engine for C {
-    const NAME: &'static str = "c";
-
     fn puts(dir: &Path, wm: bool, keys: &[Key], append: bool) -> Duration {
         let env = c_env(dir, wm);
         let flags = if append { c::flags::MDB_APPEND } else { 0 };
@@ -171,8 +171,6 @@ impl Engine for C {
 }
 
 impl Engine for Ours {
-    const NAME: &'static str = "ours";
-
     fn puts(dir: &Path, wm: bool, keys: &[Key], append: bool) -> Duration {
         let env = our_env(dir, wm);
         let flags = if append {
@@ -218,9 +216,6 @@ impl Engine for Ours {
     }
 }
 
-/// Per-iteration times of every benchmark, for the ratio summary.
-type Times = RefCell<BTreeMap<(String, String), Vec<Duration>>>;
-
 /// The source of the delete case: a 1M-key database written by C, built
 /// once per run.
 struct DeleteSource {
@@ -247,34 +242,34 @@ fn delete_source(n: usize) -> DeleteSource {
     DeleteSource { dir, victims }
 }
 
-fn bench_case<E: Engine>(
-    g: &mut criterion::BenchmarkGroup<'_, criterion::measurement::WallTime>,
-    times: &Times,
-    group: &str,
-    wm: bool,
-    run: impl Fn(&Path, bool) -> Duration,
-) {
-    let id = if wm {
-        format!("{}_writemap", E::NAME)
-    } else {
-        E::NAME.to_string()
-    };
-    g.bench_function(&id, |b| {
-        b.iter_custom(|iters| {
-            let mut total = Duration::ZERO;
-            for _ in 0..iters {
-                let dir = TempDir::new();
-                let d = black_box(run(&dir.0, wm));
-                times
-                    .borrow_mut()
-                    .entry((group.to_string(), id.clone()))
-                    .or_default()
-                    .push(d);
-                total += d;
-            }
-            total
-        })
-    });
+/// One benchmark case: C's side and ours, each run on a fresh environment
+/// (with `WRITEMAP` when asked) and returning the time of its measured part.
+struct Case<'a> {
+    group: &'static str,
+    /// Operations per run, and what they are.
+    count: usize,
+    unit: &'static str,
+    c: Run<'a>,
+    ours: Run<'a>,
+}
+
+/// One side of a case: the time of its measured part on the environment
+/// at the path, with `WRITEMAP` or not.
+type Run<'a> = Box<dyn Fn(&Path, bool) -> Duration + 'a>;
+
+/// Runs `run` on a fresh environment directory, removed afterwards (not
+/// timed: `run` returns the time of its measured part).
+fn fresh(run: &dyn Fn(&Path, bool) -> Duration, wm: bool) -> Duration {
+    let dir = TempDir::new();
+    black_box(run(&dir.0, wm))
+}
+
+/// Alternating rounds per case for the summary (`PRUNEDB_BENCH_ROUNDS`).
+fn rounds() -> usize {
+    std::env::var("PRUNEDB_BENCH_ROUNDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(9)
 }
 
 fn main() {
@@ -283,6 +278,45 @@ fn main() {
     let sequential = sequential_keys(n);
     let small = random_keys(SMALL_TXNS * SMALL_PUTS, 3);
     let del = delete_source(n);
+    let copy_db = |dir: &Path| {
+        std::fs::copy(del.dir.0.join("data.mdb"), dir.join("data.mdb")).unwrap();
+    };
+    let cases = [
+        Case {
+            group: "bulk_random",
+            count: n,
+            unit: "puts/s",
+            c: Box::new(|d, wm| C::puts(d, wm, &random, false)),
+            ours: Box::new(|d, wm| Ours::puts(d, wm, &random, false)),
+        },
+        Case {
+            group: "bulk_append",
+            count: n,
+            unit: "puts/s",
+            c: Box::new(|d, wm| C::puts(d, wm, &sequential, true)),
+            ours: Box::new(|d, wm| Ours::puts(d, wm, &sequential, true)),
+        },
+        Case {
+            group: "small_txns",
+            count: SMALL_TXNS,
+            unit: "txns/s",
+            c: Box::new(|d, wm| C::small_txns(d, wm, &small)),
+            ours: Box::new(|d, wm| Ours::small_txns(d, wm, &small)),
+        },
+        Case {
+            group: "delete_random",
+            count: del.victims.len(),
+            unit: "dels/s",
+            c: Box::new(|d, wm| {
+                copy_db(d);
+                C::deletes(d, wm, &del.victims)
+            }),
+            ours: Box::new(|d, wm| {
+                copy_db(d);
+                Ours::deletes(d, wm, &del.victims)
+            }),
+        },
+    ];
 
     // Every iteration is long (up to seconds), so few samples, one
     // iteration each, and a warm-up of a single iteration.
@@ -292,110 +326,56 @@ fn main() {
         .measurement_time(Duration::from_millis(1))
         .without_plots()
         .configure_from_args();
-    let times = Times::default();
-
-    let copy_db = |dir: &Path| {
-        std::fs::copy(del.dir.0.join("data.mdb"), dir.join("data.mdb")).unwrap();
-    };
-
-    {
-        let mut g = crit.benchmark_group("bulk_random");
+    for case in &cases {
+        let mut g = crit.benchmark_group(case.group);
         g.sampling_mode(SamplingMode::Flat)
-            .throughput(Throughput::Elements(n as u64));
+            .throughput(Throughput::Elements(case.count as u64));
         for wm in [false, true] {
-            bench_case::<C>(&mut g, &times, "bulk_random", wm, |d, wm| {
-                C::puts(d, wm, &random, false)
-            });
-            bench_case::<Ours>(&mut g, &times, "bulk_random", wm, |d, wm| {
-                Ours::puts(d, wm, &random, false)
-            });
+            let suffix = if wm { "_writemap" } else { "" };
+            for (who, run) in [("c", &case.c), ("ours", &case.ours)] {
+                g.bench_function(format!("{who}{suffix}"), |b| {
+                    b.iter_custom(|iters| (0..iters).map(|_| fresh(run.as_ref(), wm)).sum())
+                });
+            }
         }
         g.finish();
     }
-    {
-        let mut g = crit.benchmark_group("bulk_append");
-        g.sampling_mode(SamplingMode::Flat)
-            .throughput(Throughput::Elements(n as u64));
-        for wm in [false, true] {
-            bench_case::<C>(&mut g, &times, "bulk_append", wm, |d, wm| {
-                C::puts(d, wm, &sequential, true)
-            });
-            bench_case::<Ours>(&mut g, &times, "bulk_append", wm, |d, wm| {
-                Ours::puts(d, wm, &sequential, true)
-            });
-        }
-        g.finish();
-    }
-    {
-        let mut g = crit.benchmark_group("small_txns");
-        g.sampling_mode(SamplingMode::Flat)
-            .throughput(Throughput::Elements(SMALL_TXNS as u64));
-        for wm in [false, true] {
-            bench_case::<C>(&mut g, &times, "small_txns", wm, |d, wm| {
-                C::small_txns(d, wm, &small)
-            });
-            bench_case::<Ours>(&mut g, &times, "small_txns", wm, |d, wm| {
-                Ours::small_txns(d, wm, &small)
-            });
-        }
-        g.finish();
-    }
-    {
-        let mut g = crit.benchmark_group("delete_random");
-        g.sampling_mode(SamplingMode::Flat)
-            .throughput(Throughput::Elements(del.victims.len() as u64));
-        for wm in [false, true] {
-            bench_case::<C>(&mut g, &times, "delete_random", wm, |d, wm| {
-                copy_db(d);
-                C::deletes(d, wm, &del.victims)
-            });
-            bench_case::<Ours>(&mut g, &times, "delete_random", wm, |d, wm| {
-                copy_db(d);
-                Ours::deletes(d, wm, &del.victims)
-            });
-        }
-        g.finish();
-    }
-
     crit.final_summary();
-    summary(&times.borrow(), n, del.victims.len());
+    interleaved(&cases);
 }
 
-/// Prints each benchmark's throughput (median iteration, with the range)
-/// and the ratio ours/C of the medians.
-fn summary(times: &BTreeMap<(String, String), Vec<Duration>>, n: usize, deletes: usize) {
-    let units = |group: &str| -> (f64, &str) {
-        match group {
-            "small_txns" => (SMALL_TXNS as f64, "txns/s"),
-            "delete_random" => (deletes as f64, "dels/s"),
-            _ => (n as f64, "puts/s"),
-        }
+/// The summary: every case again, in rounds that alternate C and ours, so
+/// that load from other processes, which drifts over the minutes the
+/// criterion groups take, hits both alike. Prints the median round's
+/// throughput of each and the ratios ours/C (above 1.0: ours is faster).
+fn interleaved(cases: &[Case<'_>]) {
+    let rounds = rounds();
+    println!(
+        "\nthroughput of the median round, and ratios ours/C over {rounds} alternating rounds:"
+    );
+    let median = |mut v: Vec<Duration>| {
+        v.sort();
+        v[v.len() / 2].as_secs_f64()
     };
-    let stats = |v: &[Duration]| -> (f64, f64, f64) {
-        let mut s: Vec<f64> = v.iter().map(Duration::as_secs_f64).collect();
-        s.sort_by(f64::total_cmp);
-        (s[s.len() / 2], s[0], s[s.len() - 1])
-    };
-    println!("\nthroughput (median iteration, [fastest, slowest]) and ratio ours/C:");
-    for group in ["bulk_random", "bulk_append", "small_txns", "delete_random"] {
-        let (count, unit) = units(group);
-        for suffix in ["", "_writemap"] {
-            let get = |who: &str| times.get(&(group.to_string(), format!("{who}{suffix}")));
-            let (Some(ct), Some(ot)) = (get("c"), get("ours")) else {
-                continue;
-            };
-            let (cm, cmin, cmax) = stats(ct);
-            let (om, omin, omax) = stats(ot);
+    for case in cases {
+        for wm in [false, true] {
+            let pairs: Vec<(Duration, Duration)> = (0..rounds)
+                .map(|round| {
+                    alternate(
+                        round,
+                        || fresh(case.c.as_ref(), wm),
+                        || fresh(case.ours.as_ref(), wm),
+                    )
+                })
+                .collect();
+            let per_sec = |t: f64| case.count as f64 / t;
             println!(
-                "  {:<24} c {:>9.0} [{:.0}, {:.0}]  ours {:>9.0} [{:.0}, {:.0}] {unit}  ratio {:.2}x",
-                format!("{group}{suffix}"),
-                count / cm,
-                count / cmax,
-                count / cmin,
-                count / om,
-                count / omax,
-                count / omin,
-                cm / om,
+                "  {:<24} c {:>9.0}  ours {:>9.0} {:<7} {}",
+                format!("{}{}", case.group, if wm { "_writemap" } else { "" }),
+                per_sec(median(pairs.iter().map(|p| p.0).collect())),
+                per_sec(median(pairs.iter().map(|p| p.1).collect())),
+                case.unit,
+                Ratios::of(&pairs),
             );
         }
     }

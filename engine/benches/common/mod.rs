@@ -1,5 +1,9 @@
 //! What the read benchmarks share: the environment of random keys, built
-//! once with C LMDB, and C's `mdb_get` timed without the wrapper.
+//! once with C LMDB, and C's `mdb_get` timed without the wrapper; and the
+//! alternating rounds the ratio summaries come from.
+
+// Each benchmark binary compiles this module and uses only part of it.
+#![allow(dead_code)]
 
 use std::path::Path;
 use std::sync::Barrier;
@@ -86,4 +90,61 @@ where
             .collect();
         hs.into_iter().map(|h| h.join().unwrap()).max().unwrap()
     })
+}
+
+/// Runs one round of C's side and ours, each going first in every other
+/// round, so that neither always finds the caches as the other left them.
+/// Returns (C's time, ours).
+pub fn alternate(
+    round: usize,
+    c: impl FnOnce() -> Duration,
+    ours: impl FnOnce() -> Duration,
+) -> (Duration, Duration) {
+    if round % 2 == 0 {
+        let c = c();
+        (c, ours())
+    } else {
+        let o = ours();
+        (c(), o)
+    }
+}
+
+/// Throughput ratios ours/C over alternating rounds: load from other
+/// processes drifts over the seconds a benchmark takes, and rounds that
+/// alternate see it alike.
+pub struct Ratios {
+    /// C's best round over our best round.
+    pub best: f64,
+    /// The median of the per-round ratios.
+    pub median: f64,
+    /// The lowest and highest per-round ratio.
+    pub range: (f64, f64),
+}
+
+impl Ratios {
+    /// The ratios of `pairs` of (C's time, ours).
+    pub fn of(pairs: &[(Duration, Duration)]) -> Ratios {
+        let best_c = pairs.iter().map(|p| p.0).min().unwrap();
+        let best_o = pairs.iter().map(|p| p.1).min().unwrap();
+        let mut r: Vec<f64> = pairs
+            .iter()
+            .map(|(c, o)| c.as_secs_f64() / o.as_secs_f64())
+            .collect();
+        r.sort_by(f64::total_cmp);
+        Ratios {
+            best: best_c.as_secs_f64() / best_o.as_secs_f64(),
+            median: r[r.len() / 2],
+            range: (r[0], r[r.len() - 1]),
+        }
+    }
+}
+
+impl std::fmt::Display for Ratios {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "best-round ratio {:.3}x   median ratio {:.3}x   (range {:.3}..{:.3})",
+            self.best, self.median, self.range.0, self.range.1
+        )
+    }
 }
