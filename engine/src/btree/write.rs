@@ -228,6 +228,21 @@ impl ValueNode {
     }
 }
 
+/// The size limits of a put (`MDB_BAD_VALSIZE`): a key of 1 to 511 bytes
+/// (4 or 8 under INTEGERKEY), a dup value no longer than a key and not
+/// empty under DUPFIXED, any value under 4 GiB.
+fn check_sizes(dbf: DbFlags, key: &[u8], data: &[u8]) -> Result<()> {
+    let bad_key = key.is_empty()
+        || key.len() > MAX_KEY_SIZE
+        || (dbf.contains(DbFlags::INTEGERKEY) && key.len() != 4 && key.len() != 8);
+    let bad_dup =
+        DupInfo::of(dbf).is_some_and(|d| data.len() > MAX_KEY_SIZE || (d.fixed && data.is_empty()));
+    if bad_key || bad_dup || (data.len() as u64) >= (u32::MAX as u64) {
+        return Err(Error::BadValSize);
+    }
+    Ok(())
+}
+
 /// Checks that every node of `page` lies inside it, between `mp_upper`
 /// and the end, as the write path's unchecked edits of a dirty copy of it
 /// need (and [`copy_used`] copies no more).
@@ -1037,24 +1052,8 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
         flags: PutFlags,
     ) -> Result<PutOutcome> {
         let dbf = rec.flags;
-        if key.is_empty() || key.len() > MAX_KEY_SIZE {
-            return Err(Error::BadValSize);
-        }
+        check_sizes(dbf, key, data)?;
         let dup = DupInfo::of(dbf);
-        if let Some(d) = dup {
-            if data.len() > MAX_KEY_SIZE {
-                return Err(Error::BadValSize);
-            }
-            if d.fixed && data.is_empty() {
-                return Err(Error::BadValSize);
-            }
-        }
-        if dbf.contains(DbFlags::INTEGERKEY) && key.len() != 4 && key.len() != 8 {
-            return Err(Error::BadValSize);
-        }
-        if (data.len() as u64) >= (u32::MAX as u64) {
-            return Err(Error::BadValSize);
-        }
         let cmp = Cmp::for_keys(dbf);
         let mut t = TreeRef { rec, cmp, ksize: 0 };
         self.plant_root(&mut t)?;
@@ -1124,6 +1123,77 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
             t.rec.entries += 1;
         }
         Ok(PutOutcome { added })
+    }
+
+    /// Appends `key` to a database without DUPSORT (`MDB_APPEND`) and
+    /// returns its last leaf afterwards. Passed back as `tail` for the next
+    /// append, while nothing else has changed the tree in between, that
+    /// leaf is still the last and dirty: a key that fits goes at its end
+    /// with one comparison, without descending from the root, as a C
+    /// cursor left at the end appends. Sequential loads are mostly that.
+    pub fn append(
+        &mut self,
+        rec: &mut DbRecord,
+        key: &[u8],
+        data: &[u8],
+        flags: PutFlags,
+        tail: Option<u64>,
+    ) -> Result<u64> {
+        if rec.flags.contains(DbFlags::DUPSORT) || !flags.contains(PutFlags::APPEND) {
+            return Err(Error::InvalidArgument);
+        }
+        if let Some(leaf) = tail {
+            if self.append_to(rec, leaf, key, data)? {
+                return Ok(leaf);
+            }
+        }
+        self.put(rec, key, data, flags)?;
+        let t = TreeRef {
+            cmp: Cmp::for_keys(rec.flags),
+            rec,
+            ksize: 0,
+        };
+        let mut path = Path::default();
+        search_last(&*self.s, &t, &mut path)?;
+        Ok(path.pg[path.top()])
+    }
+
+    /// Adds `key` at the end of `leaf`, the last leaf of the tree, if it is
+    /// dirty and the node fits there inline. Returns false where the full
+    /// put must run instead (a split, an overflow value).
+    fn append_to(
+        &mut self,
+        rec: &mut DbRecord,
+        leaf: u64,
+        key: &[u8],
+        data: &[u8],
+    ) -> Result<bool> {
+        check_sizes(rec.flags, key, data)?;
+        if !self.s.is_dirty(leaf)
+            || NODE_HEADER_SIZE + key.len() + data.len() > node_max(self.page_size)
+        {
+            return Ok(false);
+        }
+        let n = {
+            let page = validated(&*self.s, leaf)?;
+            if !page.is_leaf() || page.is_leaf2() {
+                return Ok(false);
+            }
+            let Some(last) = page.len().checked_sub(1) else {
+                return Ok(false);
+            };
+            let k = super::tree::key_of(&page, last, 0)?;
+            if Cmp::for_keys(rec.flags).compare(key, k) != Ordering::Greater {
+                return Err(Error::KeyExist);
+            }
+            page.len()
+        };
+        let p = self.s.page_mut(leaf)?;
+        if !pb::add_leaf(p, n, key, data, data.len(), NodeFlags(0)) {
+            return Ok(false);
+        }
+        rec.entries += 1;
+        Ok(true)
     }
 
     fn is_last_leaf(&self, _t: &TreeRef<'_>, path: &Path) -> Result<bool> {

@@ -627,6 +627,20 @@ struct DbState {
     dirty: bool,
     /// Dropped in this transaction: its record must be deleted.
     dropped: bool,
+    /// The last leaf, when the last change to the database was an append
+    /// (see [`Writer::append`]); every other change forgets it.
+    tail: Option<u64>,
+}
+
+impl DbState {
+    fn new(rec: DbRecord, dirty: bool) -> DbState {
+        DbState {
+            rec,
+            dirty,
+            dropped: false,
+            tail: None,
+        }
+    }
 }
 
 /// A read-write transaction. Only one exists at a time per environment.
@@ -686,16 +700,8 @@ impl<'env> RwTxn<'env> {
             base: meta,
             state,
             dbs: vec![
-                Some(DbState {
-                    rec: meta.dbs[FREE_DBI],
-                    dirty: false,
-                    dropped: false,
-                }),
-                Some(DbState {
-                    rec: meta.dbs[MAIN_DBI],
-                    dirty: false,
-                    dropped: false,
-                }),
+                Some(DbState::new(meta.dbs[FREE_DBI], false)),
+                Some(DbState::new(meta.dbs[MAIN_DBI], false)),
             ],
             parents: Vec::new(),
         }
@@ -727,11 +733,7 @@ impl<'env> RwTxn<'env> {
             if self.dbs.len() <= i {
                 self.dbs.resize(i + 1, None);
             }
-            self.dbs[i] = Some(DbState {
-                rec,
-                dirty: false,
-                dropped: false,
-            });
+            self.dbs[i] = Some(DbState::new(rec, false));
         }
         match &self.dbs[i] {
             Some(s) if !s.dropped => Ok(i),
@@ -812,14 +814,7 @@ impl<'env> RwTxn<'env> {
                 }
                 let db = self.env.dbi_for(Some(name.as_bytes()))?;
                 let rec = DbRecord::empty(DbFlags(f.0 & DbFlags::PERSISTENT.0));
-                self.set_db(
-                    db,
-                    DbState {
-                        rec,
-                        dirty: true,
-                        dropped: false,
-                    },
-                );
+                self.set_db(db, DbState::new(rec, true));
                 return Ok(db);
             }
         };
@@ -831,14 +826,7 @@ impl<'env> RwTxn<'env> {
             .and_then(|s| s.as_ref())
             .is_some_and(|s| !s.dropped);
         if !known {
-            self.set_db(
-                db,
-                DbState {
-                    rec,
-                    dirty: false,
-                    dropped: false,
-                },
-            );
+            self.set_db(db, DbState::new(rec, false));
         }
         Ok(db)
     }
@@ -877,9 +865,17 @@ impl<'env> RwTxn<'env> {
         let st = self.dbs[i].as_mut().ok_or(Error::BadDbi)?;
         // Even a failed put may have touched pages; the record tracks them.
         st.dirty = true;
-        Writer::new(&mut self.state)
-            .put(&mut st.rec, key, data, flags)
-            .map(|_| ())
+        let tail = st.tail.take();
+        let mut w = Writer::new(&mut self.state);
+        let appends = PutFlags(PutFlags::APPEND.0 | PutFlags::NOOVERWRITE.0);
+        if flags.contains(PutFlags::APPEND)
+            && flags.0 & !appends.0 == 0
+            && !st.rec.flags.contains(DbFlags::DUPSORT)
+        {
+            st.tail = Some(w.append(&mut st.rec, key, data, flags, tail)?);
+            return Ok(());
+        }
+        w.put(&mut st.rec, key, data, flags).map(|_| ())
     }
 
     /// Stores a value of `len` zero bytes under `key` and returns it to be
@@ -909,6 +905,7 @@ impl<'env> RwTxn<'env> {
         let i = self.db_index(db)?;
         let st = self.dbs[i].as_mut().ok_or(Error::BadDbi)?;
         st.dirty = true;
+        st.tail = None;
         Writer::new(&mut self.state)
             .del(&mut st.rec, key, data)
             .map(|_| ())
@@ -923,6 +920,7 @@ impl<'env> RwTxn<'env> {
         st.rec = DbRecord::empty(rec.flags);
         st.rec.pad = rec.pad;
         st.dirty = true;
+        st.tail = None;
         Ok(())
     }
 
