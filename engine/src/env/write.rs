@@ -489,9 +489,7 @@ impl PageStore for WriteState<'_> {
         // `self`, so they go straight into the new dirty page.
         let src = self.map.page_bytes(pgno, 1)?;
         let new = self.alloc_pgno(1)?;
-        // Every byte the page uses is copied: no need to zero the buffer.
-        let mut copy = self.page_buf(new, 1)?;
-        copy_used(copy.bytes_mut(), src);
+        let mut copy = self.page_copy(new, src)?;
         // The checks `tree_page` and `check_nodes` make, on the copy: it is
         // what later edits trust, and the copy has just brought it into the
         // cache in one sequential pass.
@@ -607,6 +605,19 @@ impl WriteState<'_> {
                 vec![0u8; (count as usize) * self.page_size].into_boxed_slice()
             }
         }))
+    }
+
+    /// Page `pgno` as a copy of `src`: the bytes `src` uses copied into
+    /// the page's place in a writable map or into a spare buffer, else the
+    /// whole page into a new buffer (copying all of it costs less than
+    /// zeroing a new buffer first).
+    fn page_copy(&mut self, pgno: u64, src: &[u8]) -> Result<PageBuf> {
+        if self.writable.is_none() && self.spare.0.is_empty() {
+            return Ok(PageBuf::Heap(src.into()));
+        }
+        let mut buf = self.page_buf(pgno, 1)?;
+        copy_used(buf.bytes_mut(), src);
+        Ok(buf)
     }
 
     /// Keeps a single-page heap buffer no longer needed for reuse.
