@@ -109,20 +109,70 @@ impl Clone for PageBuf {
     }
 }
 
+/// A set of page numbers, a bit each, up to the highest one added.
+#[derive(Clone, Default)]
+struct PageBits(Vec<u64>);
+
+impl PageBits {
+    #[inline]
+    fn contains(&self, pgno: u64) -> bool {
+        let word = usize::try_from(pgno / 64).ok();
+        word.and_then(|w| self.0.get(w))
+            .is_some_and(|b| b & (1 << (pgno % 64)) != 0)
+    }
+
+    fn insert(&mut self, pgno: u64) {
+        let Ok(w) = usize::try_from(pgno / 64) else {
+            return;
+        };
+        if w >= self.0.len() {
+            self.0.resize(w + 1, 0);
+        }
+        self.0[w] |= 1 << (pgno % 64);
+    }
+
+    fn remove(&mut self, pgno: u64) {
+        let word = usize::try_from(pgno / 64).ok();
+        if let Some(b) = word.and_then(|w| self.0.get_mut(w)) {
+            *b &= !(1 << (pgno % 64));
+        }
+    }
+}
+
 /// Dirty pages by first page number.
 ///
 /// Pages from the end of the file, numbered from `base` (the first page
 /// the transaction found unused) on, are most of a large transaction's:
 /// they sit in a vector indexed by `pgno - base`, found without hashing,
 /// as the write path looks a page up several times per put. Reclaimed
-/// pages below `base` go to a hash map.
-#[derive(Clone, Default)]
+/// pages below `base` go to a hash map, and have a bit set in `low_bits`:
+/// most lookups ask after a clean page, or only whether a page is dirty,
+/// and the bit answers those without hashing.
+#[derive(Default)]
 pub(crate) struct DirtyPages {
     base: u64,
     high: Vec<Option<PageBuf>>,
     /// Entries of `high` in use.
     high_len: usize,
     low: HashMap<u64, PageBuf, BuildHasherDefault<PgnoHasher>>,
+    low_bits: PageBits,
+    /// Entries in heap buffers: when there are none under `WRITEMAP`,
+    /// every dirty page is in the map at its own number.
+    heap: usize,
+}
+
+impl Clone for DirtyPages {
+    /// Copies every page into a heap buffer (see `PageBuf::clone`).
+    fn clone(&self) -> Self {
+        DirtyPages {
+            base: self.base,
+            high: self.high.clone(),
+            high_len: self.high_len,
+            low: self.low.clone(),
+            low_bits: self.low_bits.clone(),
+            heap: self.high_len + self.low.len(),
+        }
+    }
 }
 
 impl DirtyPages {
@@ -131,7 +181,17 @@ impl DirtyPages {
         self.base = base;
         self.high.clear();
         self.high_len = 0;
+        for &p in self.low.keys() {
+            self.low_bits.remove(p);
+        }
         self.low.clear();
+        self.heap = 0;
+    }
+
+    /// Whether every dirty page is in a writable map at its own number.
+    #[inline]
+    fn all_in_map(&self) -> bool {
+        self.heap == 0
     }
 
     /// The index in `high` of a page from the end of the file. Those are
@@ -146,6 +206,7 @@ impl DirtyPages {
     pub(crate) fn get(&self, pgno: &u64) -> Option<&[u8]> {
         match self.slot(*pgno) {
             Some(i) => self.high.get(i)?.as_ref().map(PageBuf::bytes),
+            None if !self.low_bits.contains(*pgno) => None,
             None => self.low.get(pgno).map(PageBuf::bytes),
         }
     }
@@ -160,34 +221,48 @@ impl DirtyPages {
 
     #[inline]
     fn contains_key(&self, pgno: &u64) -> bool {
-        self.get(pgno).is_some()
+        match self.slot(*pgno) {
+            Some(i) => self.high.get(i).is_some_and(Option::is_some),
+            None => self.low_bits.contains(*pgno),
+        }
     }
 
     fn insert(&mut self, pgno: u64, bytes: PageBuf) {
-        match self.slot(pgno) {
+        let heap = matches!(bytes, PageBuf::Heap(_));
+        let old = match self.slot(pgno) {
             Some(i) => {
                 if i >= self.high.len() {
                     self.high.resize_with(i + 1, || None);
                 }
-                if self.high[i].replace(bytes).is_none() {
+                let old = self.high[i].replace(bytes);
+                if old.is_none() {
                     self.high_len += 1;
                 }
+                old
             }
             None => {
-                self.low.insert(pgno, bytes);
+                self.low_bits.insert(pgno);
+                self.low.insert(pgno, bytes)
             }
-        }
+        };
+        self.heap += heap as usize;
+        self.heap -= matches!(old, Some(PageBuf::Heap(_))) as usize;
     }
 
     fn remove(&mut self, pgno: &u64) -> Option<PageBuf> {
-        match self.slot(*pgno) {
+        let b = match self.slot(*pgno) {
             Some(i) => {
                 let b = self.high.get_mut(i)?.take()?;
                 self.high_len -= 1;
-                Some(b)
+                b
             }
-            None => self.low.remove(pgno),
-        }
+            None => {
+                self.low_bits.remove(*pgno);
+                self.low.remove(pgno)?
+            }
+        };
+        self.heap -= matches!(b, PageBuf::Heap(_)) as usize;
+        Some(b)
     }
 
     pub(crate) fn is_empty(&self) -> bool {
@@ -230,6 +305,10 @@ impl DirtyPages {
     /// Moves every heap buffer out, leaving the set empty with its tables.
     fn drain_buffers(&mut self) -> impl Iterator<Item = Box<[u8]>> + '_ {
         self.high_len = 0;
+        self.heap = 0;
+        for &p in self.low.keys() {
+            self.low_bits.remove(p);
+        }
         self.high
             .drain(..)
             .flatten()
@@ -270,7 +349,7 @@ pub(crate) struct Recycled {
 /// fewer.
 #[derive(Default)]
 pub(crate) struct OwnPages {
-    bits: Vec<u64>,
+    bits: PageBits,
     /// The commit that the set is up to date with.
     txnid: u64,
 }
@@ -284,21 +363,13 @@ impl Clone for OwnPages {
 impl OwnPages {
     #[inline]
     fn contains(&self, pgno: u64) -> bool {
-        let word = usize::try_from(pgno / 64).ok();
-        word.and_then(|w| self.bits.get(w))
-            .is_some_and(|b| b & (1 << (pgno % 64)) != 0)
+        self.bits.contains(pgno)
     }
 
     /// Adds the pages of a commit of ours, which produced `txnid`.
     fn record(&mut self, pages: impl Iterator<Item = u64>, txnid: u64) {
         for pgno in pages {
-            let Ok(w) = usize::try_from(pgno / 64) else {
-                continue;
-            };
-            if w >= self.bits.len() {
-                self.bits.resize(w + 1, 0);
-            }
-            self.bits[w] |= 1 << (pgno % 64);
+            self.bits.insert(pgno);
         }
         self.txnid = txnid;
     }
@@ -307,7 +378,7 @@ impl OwnPages {
     /// another writer committed since the set was last brought up to date.
     fn follow(&mut self, txnid: u64) {
         if self.txnid != txnid {
-            self.bits.clear();
+            self.bits = PageBits::default();
             self.txnid = txnid;
         }
     }
@@ -377,6 +448,14 @@ impl PageSource for WriteState<'_> {
     }
 
     fn pages(&self, pgno: u64, count: u64) -> Result<&[u8]> {
+        // Under WRITEMAP a dirty page is written where it lies in the map,
+        // unless a nested transaction's abort left a heap copy: read there
+        // without looking it up, as C's `mdb_page_get` does. The map is
+        // only read while `&self` is borrowed, so never while a `&mut`
+        // from a run of the same page is live.
+        if self.writable.is_some() && self.dirty.all_in_map() {
+            return self.map.page_bytes(pgno, count);
+        }
         let ps = self.page_size as u64;
         if let Some(p) = self.dirty.get(&pgno) {
             let need = count.saturating_mul(ps);
