@@ -1500,12 +1500,14 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
         let (nflags, value, dsize, ov) = {
             let page = validated(&*self.s, path.pg[top])?;
             let node = page.node(path.ki[top])?;
-            (
-                node.flags,
-                node.value.to_vec(),
-                node.data_size,
-                node.overflow_pgno(),
-            )
+            // Only dups need the value after the page changes: a plain
+            // delete would copy it for nothing.
+            let value = if dup.is_some() || node.flags.contains(NodeFlags::DUPDATA) {
+                node.value.to_vec()
+            } else {
+                Vec::new()
+            };
+            (node.flags, value, node.data_size, node.overflow_pgno())
         };
         if nflags.contains(NodeFlags::SUBDATA) && !nflags.contains(NodeFlags::DUPDATA) {
             return Err(Error::Incompatible);
