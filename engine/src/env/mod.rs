@@ -707,9 +707,9 @@ impl Env {
     /// as the environment's flags ask.
     fn write_commit(&self, dirty: &write::DirtyPages, meta: &Meta) -> Result<()> {
         let ps = self.inner.page_size as u64;
-        // Pages with their bytes, sorted: one map lookup per page rather
-        // than one to list and one to write.
-        let pages = dirty.to_write();
+        // Pages with their bytes, neighbours next to each other: one map
+        // lookup per page rather than one to list and one to write.
+        let pages = dirty.to_write(self.inner.page_size);
         // Runs of adjacent pages go out in one vectored write, as LMDB's
         // `mdb_page_flush` batches them into `pwritev`: one system call per
         // run instead of one per page.

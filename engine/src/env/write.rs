@@ -269,25 +269,46 @@ impl DirtyPages {
         self.high_len == 0 && self.low.is_empty()
     }
 
-    /// The runs a commit must write out (those in heap buffers; pages of
-    /// a writable map are in place already), by page number. Only the
-    /// reclaimed pages need sorting: the rest are in order already.
-    pub(crate) fn to_write(&self) -> Vec<(u64, &[u8])> {
-        fn heap((p, b): (u64, &PageBuf)) -> Option<(u64, &[u8])> {
-            match b {
-                PageBuf::Heap(b) => Some((p, b)),
-                PageBuf::Map(_) => None,
+    /// The pages a commit must write out (those in heap buffers; pages of
+    /// a writable map are in place already), with adjacent pages next to
+    /// each other in page order so that they can go out in one write.
+    ///
+    /// Reclaimed pages are grouped through their dirty bits rather than
+    /// sorted: a single page whose lower neighbour is not a dirty single
+    /// page starts a group, which takes its upper neighbours while they
+    /// are. Overflow runs go alone. Pages from the end of the file are in
+    /// order already.
+    pub(crate) fn to_write(&self, page_size: usize) -> Vec<(u64, &[u8])> {
+        let single = |p: u64| match self.low.get(&p) {
+            Some(PageBuf::Heap(b)) if b.len() == page_size => Some(&b[..]),
+            _ => None,
+        };
+        let mut v = Vec::with_capacity(self.low.len() + self.high_len);
+        for (&p, b) in &self.low {
+            let PageBuf::Heap(b) = b else { continue };
+            if b.len() != page_size {
+                v.push((p, &b[..]));
+                continue;
+            }
+            let follows = p
+                .checked_sub(1)
+                .is_some_and(|q| self.low_bits.contains(q) && single(q).is_some());
+            if follows {
+                continue;
+            }
+            v.push((p, &b[..]));
+            let mut next = p + 1;
+            while self.low_bits.contains(next) {
+                let Some(b) = single(next) else { break };
+                v.push((next, b));
+                next += 1;
             }
         }
-        let mut v: Vec<(u64, &[u8])> = self.low.iter().filter_map(|(&p, b)| heap((p, b))).collect();
-        v.sort_unstable_by_key(|&(p, _)| p);
         let base = self.base;
-        v.extend(
-            self.high
-                .iter()
-                .enumerate()
-                .filter_map(move |(i, b)| heap((base + i as u64, b.as_ref()?))),
-        );
+        v.extend(self.high.iter().enumerate().filter_map(|(i, b)| match b {
+            Some(PageBuf::Heap(b)) => Some((base + i as u64, &b[..])),
+            _ => None,
+        }));
         v
     }
 
@@ -1276,7 +1297,29 @@ impl<S: PageStore + ?Sized> Writer<'_, S> {
 
 #[cfg(test)]
 mod tests {
-    use super::{OwnPages, PageList};
+    use super::{DirtyPages, OwnPages, PageBuf, PageList};
+
+    #[test]
+    fn pages_to_write_come_once_each_with_neighbours_together() {
+        let ps = 16;
+        let page = |n: usize| PageBuf::Heap(vec![0u8; n * ps].into_boxed_slice());
+        let mut d = DirtyPages::default();
+        d.reset(100);
+        for p in [7, 5, 10, 6, 100, 101, 3] {
+            d.insert(p, page(1));
+        }
+        // An overflow run, and a single page right after it.
+        d.insert(20, page(2));
+        d.insert(22, page(1));
+        d.remove(&3);
+        let got: Vec<u64> = d.to_write(ps).into_iter().map(|(p, _)| p).collect();
+        let mut sorted = got.clone();
+        sorted.sort_unstable();
+        assert_eq!(sorted, [5, 6, 7, 10, 20, 22, 100, 101]);
+        let at = |p| got.iter().position(|&q| q == p).unwrap();
+        assert_eq!((at(6), at(7)), (at(5) + 1, at(5) + 2));
+        assert_eq!(at(101), at(100) + 1);
+    }
 
     #[test]
     fn own_pages_are_forgotten_when_another_writer_commits() {
