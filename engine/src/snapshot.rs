@@ -187,14 +187,27 @@ impl<'a> SliceSource<'a> {
     /// `count` pages from `pgno`, borrowed for as long as the bytes live.
     #[inline]
     pub fn page_bytes(&self, pgno: u64, count: u64) -> Result<&'a [u8]> {
-        let ps = self.page_size as u64;
-        let range = pgno
-            .checked_mul(ps)
-            .and_then(|s| Some((s, s.checked_add(count.checked_mul(ps)?)?)));
-        match range {
-            Some((s, e)) if e <= self.bytes.len() as u64 => Ok(&self.bytes[s as usize..e as usize]),
-            _ => Err(Error::corrupted(pgno, "page beyond the snapshot")),
-        }
+        let r = page_span(pgno, count, self.page_size, self.bytes.len())?;
+        Ok(&self.bytes[r])
+    }
+}
+
+/// The byte range of `count` pages from `pgno` in a source of `len`
+/// bytes, or [`Error::Corrupted`] if they do not all lie inside it.
+#[inline]
+pub(crate) fn page_span(
+    pgno: u64,
+    count: u64,
+    page_size: usize,
+    len: usize,
+) -> Result<core::ops::Range<usize>> {
+    let ps = page_size as u64;
+    let range = pgno
+        .checked_mul(ps)
+        .and_then(|s| Some((s, s.checked_add(count.checked_mul(ps)?)?)));
+    match range {
+        Some((s, e)) if e <= len as u64 => Ok(s as usize..e as usize),
+        _ => Err(Error::corrupted(pgno, "page beyond the snapshot")),
     }
 }
 

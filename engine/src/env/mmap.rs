@@ -7,7 +7,7 @@ use std::os::unix::io::AsRawFd;
 use std::ptr::NonNull;
 
 use crate::btree::PageSource;
-use crate::error::{Error, Result};
+use crate::error::Result;
 
 /// A shared mapping of a file: read-only, or writable for `WRITEMAP`.
 pub(crate) struct Mmap {
@@ -160,21 +160,11 @@ impl<'env> MapSource<'env> {
     /// `count` pages from `pgno`, borrowed for as long as the map lives.
     #[inline]
     pub fn page_bytes(&self, pgno: u64, count: u64) -> Result<&'env [u8]> {
-        let ps = self.page_size as u64;
-        let range = pgno
-            .checked_mul(ps)
-            .and_then(|s| Some((s, s.checked_add(count.checked_mul(ps)?)?)));
-        match range {
-            Some((s, e)) if e <= self.len as u64 => {
-                // SAFETY: `s..e` lies inside the mapping, which outlives
-                // `'env`; the pages of a snapshot are not written while a
-                // reader of it lives (copy-on-write).
-                Ok(unsafe {
-                    std::slice::from_raw_parts(self.base.add(s as usize), (e - s) as usize)
-                })
-            }
-            _ => Err(Error::corrupted(pgno, "page beyond the snapshot")),
-        }
+        let r = crate::snapshot::page_span(pgno, count, self.page_size, self.len)?;
+        // SAFETY: `r` lies inside the mapping (`len` does not exceed it),
+        // which outlives `'env`; the pages of a snapshot are not written
+        // while a reader of it lives (copy-on-write).
+        Ok(unsafe { std::slice::from_raw_parts(self.base.add(r.start), r.len()) })
     }
 
     /// Bytes of the map the view covers.
