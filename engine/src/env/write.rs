@@ -453,8 +453,8 @@ pub struct WriteState<'env> {
     reclaimed: Vec<u64>,
     /// Free-DB records with smaller keys than this may be reclaimed.
     oldest: u64,
-    /// While the free list itself is saved, take new pages only from the
-    /// end of the file, so the set being saved cannot change under it.
+    /// While the free DB is being changed, no record is reclaimed: that
+    /// would read the tree halfway through the change.
     saving: bool,
     /// Set when saving the free list does not settle quickly: then new
     /// pages come only from the end of the file, which always settles.
@@ -652,11 +652,6 @@ impl WriteState<'_> {
     /// pages, reclaimed ones, or new ones at the end of the file.
     fn alloc_pgno(&mut self, count: u64) -> Result<u64> {
         Ok('found: {
-            // While the free list is saved, the pages already reclaimed
-            // (and loose ones) are still used, as LMDB does: taking fresh
-            // pages there instead would grow the file by the free DB's
-            // path on every commit. Only reclaiming more records waits,
-            // as it would change the records being rewritten.
             if !self.end_only {
                 if count == 1 {
                     if let Some(p) = self.loose.pop() {
@@ -1114,20 +1109,23 @@ impl<'env> RwTxn<'env> {
     /// not use) in the free DB under its txnid, deleting the records it
     /// reclaimed (`mdb_freelist_save`). Updating the free DB frees and
     /// allocates pages itself, so this repeats until nothing changes.
+    ///
+    /// Each round first reclaims records until enough reusable pages are
+    /// at hand for the round's own changes, as LMDB reclaims while it saves:
+    /// taking them from the end of the file instead would grow it on
+    /// every commit. Records are reclaimed only between changes, while
+    /// the free DB is whole.
     fn save_free_list(&mut self) -> Result<()> {
-        let mut free = self.state.free_db;
-        self.state.saving = true;
-        let reclaimed = std::mem::take(&mut self.state.reclaimed);
-        for key in &reclaimed {
-            Writer::new(&mut self.state).del(&mut free, &key.to_le_bytes(), None)?;
-        }
         // Pages this transaction freed wait under its own txnid until no
         // reader can see them; pages already free for reuse (reclaimed and
         // not used, or allocated and freed again here) go back under the
         // newest reclaimed key, as LMDB does, so the next transaction can
         // take them at once.
         let own_key = self.txnid.to_le_bytes();
-        let reuse_key = reclaimed.iter().max().map(|k| k.to_le_bytes());
+        // Reclaimed records deleted so far, and the key the reuse record
+        // stands under now.
+        let mut deleted = 0;
+        let mut reuse_at: Option<[u8; 8]> = None;
         let mut written: Option<(Vec<u64>, Vec<u64>)> = None;
         // `free_pgs[..sorted]` is in descending order: each round sorts
         // only the pages freed since and merges them in.
@@ -1135,6 +1133,33 @@ impl<'env> RwTxn<'env> {
         for round in 0.. {
             if round == 16 {
                 self.state.end_only = true;
+            }
+            // Enough for a round: the free DB's path copied and split at
+            // every level, for each of the records a round writes.
+            let want = 4 * (self.state.free_db.depth as usize + 2);
+            while !self.state.end_only
+                && self.state.pghead.0.len() + self.state.loose.len() < want
+                && self.state.reclaim()?
+            {}
+            // Records are reclaimed in key order, so the last is the
+            // newest: the reuse record moves there when a round reclaims
+            // one, and must leave the key it stood under.
+            self.state.saving = true;
+            let fresh = self.state.reclaimed.len() > deleted;
+            for i in deleted..self.state.reclaimed.len() {
+                let key = self.state.reclaimed[i].to_le_bytes();
+                self.on_free_db(|w, free| w.del(free, &key, None).map(|_| ()))?;
+            }
+            deleted = self.state.reclaimed.len();
+            let reuse_key = self.state.reclaimed.last().map(|k| k.to_le_bytes());
+            if fresh {
+                if let Some(old) = reuse_at.take() {
+                    self.on_free_db(|w, free| match w.del(free, &old, None) {
+                        Ok(_) | Err(Error::NotFound) => Ok(()),
+                        Err(e) => Err(e),
+                    })?;
+                }
+                written = written.map(|(own, _)| (own, Vec::new()));
             }
             let freed = &mut self.state.free_pgs;
             freed[sorted..].sort_unstable_by(|a, b| b.cmp(a));
@@ -1153,39 +1178,56 @@ impl<'env> RwTxn<'env> {
                 reuse.clear();
             }
             let now = (own, reuse);
-            if written.as_ref() == Some(&now)
-                || (written.is_none() && now.0.is_empty() && now.1.is_empty())
+            if !fresh
+                && (written.as_ref() == Some(&now)
+                    || (written.is_none() && now.0.is_empty() && now.1.is_empty()))
             {
                 break;
             }
-            let prev = written.as_ref();
+            let prev = written.take();
             for (key, pages, before) in [
-                (Some(own_key), &now.0, prev.map(|w| &w.0)),
-                (reuse_key, &now.1, prev.map(|w| &w.1)),
+                (Some(own_key), &now.0, prev.as_ref().map(|w| &w.0)),
+                (reuse_key, &now.1, prev.as_ref().map(|w| &w.1)),
             ] {
                 let Some(key) = key else { continue };
                 if before == Some(pages) {
                     continue;
                 }
-                let mut w = Writer::new(&mut self.state);
                 if pages.is_empty() {
-                    match w.del(&mut free, &key, None) {
-                        Ok(_) | Err(Error::NotFound) => {}
-                        Err(e) => return Err(e),
-                    }
+                    self.on_free_db(|w, free| match w.del(free, &key, None) {
+                        Ok(_) | Err(Error::NotFound) => Ok(()),
+                        Err(e) => Err(e),
+                    })?;
                 } else {
-                    w.put(&mut free, &key, &idl_bytes(pages), PutFlags::empty())?;
+                    let bytes = idl_bytes(pages);
+                    self.on_free_db(|w, free| {
+                        w.put(free, &key, &bytes, PutFlags::empty()).map(|_| ())
+                    })?;
                 }
             }
+            reuse_at = reuse_key.filter(|_| !now.1.is_empty());
             written = Some(now);
+            self.state.saving = false;
         }
         self.state.saving = false;
         self.state.end_only = false;
-        self.state.free_db = free;
         if let Some(st) = self.dbs[FREE_DBI].as_mut() {
-            st.rec = free;
+            st.rec = self.state.free_db;
         }
         Ok(())
+    }
+
+    /// Runs `op` on the free DB, keeping its record where `reclaim` reads
+    /// it, so records reclaimed while the free list is saved come from the
+    /// tree as it now stands.
+    fn on_free_db(
+        &mut self,
+        op: impl FnOnce(&mut Writer<'_, WriteState<'env>>, &mut DbRecord) -> Result<()>,
+    ) -> Result<()> {
+        let mut free = self.state.free_db;
+        let r = op(&mut Writer::new(&mut self.state), &mut free);
+        self.state.free_db = free;
+        r
     }
 }
 
