@@ -1,0 +1,121 @@
+//! One run of a write benchmark case, by C LMDB or by this engine, for
+//! counting instructions: `valgrind --tool=callgrind` counts the same
+//! total for the same binary and input whatever else the machine does,
+//! where wall times on a shared machine vary by tens of percent.
+//!
+//! ```sh
+//! cargo build --release -p prunedb-engine --example write_workload
+//! valgrind --tool=callgrind target/release/examples/write_workload ours small writemap
+//! valgrind --tool=callgrind target/release/examples/write_workload c small writemap
+//! ```
+//!
+//! Arguments: `c` or `ours`; the case, `small` (1000 transactions of 100
+//! random puts), `bulk` (200k random puts in one transaction), `append`
+//! (200k sequential keys with APPEND) or `delete` (`bulk`, then every
+//! tenth key deleted in a second transaction); `writemap` or `plain`.
+//! Keys are 16 random bytes, values 100 bytes, `NOSYNC` throughout, as in
+//! `cargo bench --bench write`. The environment goes to a temporary
+//! directory under `target/`, removed afterwards.
+
+use prunedb_clmdb as c;
+use prunedb_engine as e;
+use rand::{Rng, SeedableRng};
+
+fn main() {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [who, case, mode] = &args[..] else {
+        eprintln!("usage: write_workload c|ours small|bulk|append|delete writemap|plain");
+        std::process::exit(2);
+    };
+    let writemap = mode == "writemap";
+    let keys: Vec<[u8; 16]> = match case.as_str() {
+        "append" => (0..200_000u64)
+            .map(|i| {
+                let mut k = [0u8; 16];
+                k[8..].copy_from_slice(&i.to_be_bytes());
+                k
+            })
+            .collect(),
+        "small" => random_keys(100_000),
+        _ => random_keys(200_000),
+    };
+    let per_txn = if case == "small" { 100 } else { keys.len() };
+    let append = case == "append";
+    let doomed: Vec<[u8; 16]> = match case.as_str() {
+        "delete" => keys.iter().step_by(10).copied().collect(),
+        _ => Vec::new(),
+    };
+    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../target")
+        .join(format!("write-workload-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let value = [7u8; 100];
+    match who.as_str() {
+        "c" => {
+            let mut flags = c::flags::MDB_NOSYNC;
+            if writemap {
+                flags |= c::flags::MDB_WRITEMAP;
+            }
+            let env = c::Env::builder()
+                .map_size(4 << 30)
+                .flags(flags)
+                .open(&dir)
+                .unwrap();
+            let put_flags = if append { c::flags::MDB_APPEND } else { 0 };
+            for chunk in keys.chunks(per_txn) {
+                let mut txn = env.begin_rw().unwrap();
+                let dbi = txn.open_db(None, 0).unwrap();
+                for k in chunk {
+                    txn.put(dbi, k, &value, put_flags).unwrap();
+                }
+                txn.commit().unwrap();
+            }
+            let mut txn = env.begin_rw().unwrap();
+            let dbi = txn.open_db(None, 0).unwrap();
+            for k in &doomed {
+                txn.del(dbi, k, None).unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        "ours" => {
+            let mut flags = e::EnvFlags::NOSYNC;
+            if writemap {
+                flags = flags | e::EnvFlags::WRITEMAP;
+            }
+            let env = e::Env::builder()
+                .map_size(4 << 30)
+                .flags(flags)
+                .open(&dir)
+                .unwrap();
+            let put_flags = if append {
+                e::PutFlags::APPEND
+            } else {
+                e::PutFlags::empty()
+            };
+            for chunk in keys.chunks(per_txn) {
+                let mut txn = env.write_txn().unwrap();
+                let db = txn.open_db(None).unwrap();
+                for k in chunk {
+                    txn.put(db, k, &value, put_flags).unwrap();
+                }
+                txn.commit().unwrap();
+            }
+            let mut txn = env.write_txn().unwrap();
+            let db = txn.open_db(None).unwrap();
+            for k in &doomed {
+                txn.del(db, k, None).unwrap();
+            }
+            txn.commit().unwrap();
+        }
+        _ => {
+            eprintln!("the engine is `c` or `ours`");
+            std::process::exit(2);
+        }
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+fn random_keys(n: usize) -> Vec<[u8; 16]> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    (0..n).map(|_| rng.gen()).collect()
+}
