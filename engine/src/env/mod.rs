@@ -40,7 +40,11 @@ impl EnvFlags {
     pub const RDONLY: EnvFlags = EnvFlags(0x20000);
     /// Don't fsync the meta page after commit.
     pub const NOMETASYNC: EnvFlags = EnvFlags(0x40000);
-    /// Use a writable map.
+    /// Use a writable map: the data file is extended to the map size and
+    /// write transactions write their pages in place in the map, flushed
+    /// with `msync` at commit, instead of into buffers written out with
+    /// `pwrite`. Faster for databases that fit in memory; as in LMDB, a
+    /// write to a page not in memory first reads it in.
     pub const WRITEMAP: EnvFlags = EnvFlags(0x80000);
     /// Flush the writable map asynchronously.
     pub const MAPASYNC: EnvFlags = EnvFlags(0x100000);
@@ -648,8 +652,9 @@ impl Env {
         f.contains(EnvFlags::NOSYNC) || f.contains(EnvFlags::WRITEMAP | EnvFlags::MAPASYNC)
     }
 
-    /// Flushes committed data to disk (`mdb_env_sync`): always with `force`,
-    /// otherwise only when commits do not already sync.
+    /// Flushes committed data to disk (`mdb_env_sync`; `msync` of the map
+    /// under WRITEMAP): always with `force`, otherwise only when commits
+    /// do not already sync.
     pub fn sync(&self, force: bool) -> Result<()> {
         if self.read_only() {
             return Err(Error::ReadOnly);
