@@ -122,9 +122,13 @@ impl Kind {
 }
 
 fn open_ours(dir: &Path) -> Env {
+    open_ours_with(dir, EnvFlags::NOSYNC)
+}
+
+fn open_ours_with(dir: &Path, flags: EnvFlags) -> Env {
     Env::builder()
         .map_size(MAP_SIZE)
-        .flags(EnvFlags::NOSYNC)
+        .flags(flags)
         .open(dir)
         .unwrap()
 }
@@ -444,16 +448,19 @@ fn setup(env: &Env, seed: u64) {
 }
 
 /// Runs `txns` workload transactions (about 3% aborted instead of
-/// committed), or `tiny` ones. Returns the txnids committed.
-/// `ready` runs once the environment is open, before the first txn.
+/// committed), or with `mode` "tiny" tiny ones; with "writemap" ours
+/// write their pages in place in a writable map. Returns the txnids
+/// committed. `ready` runs once the environment is open, before the first
+/// txn.
 fn run_writer(
     kind: Kind,
     dir: &Path,
     seed: u64,
     txns: u64,
-    small: bool,
+    mode: &str,
     ready: impl FnOnce(),
 ) -> Vec<u64> {
+    let small = mode == "tiny";
     let mut rng = StdRng::seed_from_u64(seed);
     fn one<T: WTxn>(t: &mut T, rng: &mut StdRng, small: bool) {
         if small {
@@ -465,7 +472,10 @@ fn run_writer(
     let mut ids = Vec::new();
     match kind {
         Kind::Ours => {
-            let env = open_ours(dir);
+            let env = match mode {
+                "writemap" => open_ours_with(dir, EnvFlags::NOSYNC | EnvFlags::WRITEMAP),
+                _ => open_ours(dir),
+            };
             ready();
             for _ in 0..txns {
                 let mut t = env.write_txn().unwrap();
@@ -530,13 +540,12 @@ fn child_entry() {
     let kind = Kind::parse(&args[0]);
     match role.as_str() {
         "writer" => {
-            let small = args.get(3).map(String::as_str) == Some("tiny");
             let ids = run_writer(
                 kind,
                 &dir,
                 args[1].parse().unwrap(),
                 args[2].parse().unwrap(),
-                small,
+                args.get(3).map_or("full", String::as_str),
                 // Writers start together, so that concurrent ones overlap
                 // however long each took to start.
                 || {
@@ -955,6 +964,10 @@ fn run_scenario_as(
 }
 
 fn one_writer_many_readers(name: &str, writer: Kind, reader: Kind, long: bool) {
+    one_writer_many_readers_as(name, writer, "full", reader, long)
+}
+
+fn one_writer_many_readers_as(name: &str, writer: Kind, mode: &str, reader: Kind, long: bool) {
     let _g = serial();
     let dir = scratch(name);
     let env = open_ours(&dir);
@@ -962,7 +975,13 @@ fn one_writer_many_readers(name: &str, writer: Kind, reader: Kind, long: bool) {
     let n = 3000 * scale(long);
     let nreaders = if long { 4 } else { 2 };
     let start = Instant::now();
-    let (w, r) = run_scenario(&dir, &[(writer, 2, n)], &vec![reader; nreaders]);
+    let (w, r) = run_scenario_as(
+        &dir,
+        &[(writer, 2, n)],
+        mode,
+        &vec![reader; nreaders],
+        "reader",
+    );
     let secs = start.elapsed().as_secs_f64();
     let seen = verify_final(&env);
     assert_eq!(seen.txnid, 1 + w[0][0], "every commit is there");
@@ -989,6 +1008,19 @@ fn c_writer_our_readers() {
 #[test]
 fn our_writer_c_readers() {
     one_writer_many_readers("our-writer", Kind::Ours, Kind::C, false);
+}
+
+/// Our writer writes its pages in place in a writable map while C readers
+/// in other processes read their snapshots through read-only maps.
+#[test]
+fn our_writemap_writer_c_readers() {
+    one_writer_many_readers_as(
+        "our-writemap-writer",
+        Kind::Ours,
+        "writemap",
+        Kind::C,
+        false,
+    );
 }
 
 #[test]
