@@ -193,11 +193,11 @@ fn random_txn(w: &mut dyn Write, model: &mut Model, rng: &mut StdRng) {
     }
 }
 
-fn open_ours(dir: &Path) -> Env {
+fn open_ours(dir: &Path, flags: EnvFlags) -> Env {
     Env::builder()
         .max_dbs(MAX_DBS)
         .map_size(MAP_SIZE)
-        .flags(EnvFlags::NOSYNC)
+        .flags(flags)
         .open(dir)
         .unwrap()
 }
@@ -211,10 +211,11 @@ fn open_c(dir: &Path) -> c::Env {
         .unwrap()
 }
 
-/// A turn of ours: a few transactions, one aborted, one with a nested
-/// transaction that aborts and one with a nested one that commits.
-fn our_turn(dir: &Path, model: &mut Model, rng: &mut StdRng) {
-    let env = open_ours(dir);
+/// A turn of ours, on an environment opened with `flags`: a few
+/// transactions, one aborted, one with a nested transaction that aborts
+/// and one with a nested one that commits.
+fn our_turn(dir: &Path, flags: EnvFlags, model: &mut Model, rng: &mut StdRng) {
+    let env = open_ours(dir, flags);
     for t in 0..4 {
         let saved = model.clone();
         let mut txn = env.write_txn().unwrap();
@@ -363,7 +364,8 @@ fn check_both(dir: &Path, model: &Model, turn: &str) -> (u64, u64) {
     last
 }
 
-fn interleave(seed: u64, c_first: bool, turns: usize) {
+/// Turns of C and of ours, whose environment is opened with `flags`.
+fn interleave(seed: u64, c_first: bool, turns: usize, flags: EnvFlags) {
     let dir = tempfile::tempdir().unwrap();
     let mut rng = StdRng::seed_from_u64(seed);
     let mut model: Model = vec![BTreeMap::new(); DBS.len()];
@@ -374,7 +376,7 @@ fn interleave(seed: u64, c_first: bool, turns: usize) {
         if c_turn_now {
             c_turn(dir.path(), &mut model, &mut rng);
         } else {
-            our_turn(dir.path(), &mut model, &mut rng);
+            our_turn(dir.path(), flags, &mut model, &mut rng);
         }
         lasts.push(check_both(
             dir.path(),
@@ -397,10 +399,17 @@ fn interleave(seed: u64, c_first: bool, turns: usize) {
 
 #[test]
 fn ours_then_c_then_ours() {
-    interleave(1, false, 8);
+    interleave(1, false, 8, EnvFlags::NOSYNC);
 }
 
 #[test]
 fn c_creates_then_ours() {
-    interleave(2, true, 8);
+    interleave(2, true, 8, EnvFlags::NOSYNC);
+}
+
+/// Our turns write in place in a writable map (C's turns cannot: C LMDB
+/// refuses nested transactions under WRITEMAP, and its turns nest).
+#[test]
+fn c_and_our_writemap_take_turns() {
+    interleave(3, true, 8, EnvFlags::NOSYNC | EnvFlags::WRITEMAP);
 }
