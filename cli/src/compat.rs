@@ -9,8 +9,10 @@ use std::fs::File;
 use std::io::ErrorKind;
 use std::path::{Path, PathBuf};
 
+use prunedb_engine::btree::Cursor;
+use prunedb_engine::format::DbRecord;
 use prunedb_engine::lockfile::{self, ReaderSlot};
-use prunedb_engine::{env_paths, Env, EnvFlags, Error};
+use prunedb_engine::{env_paths, CursorOp, Env, EnvFlags, Error, MapSource, Snapshot};
 
 use crate::lockprobe;
 
@@ -250,6 +252,53 @@ fn readers(lock: &Path) -> Result<Readers, i32> {
             .collect(),
         file: Some(file),
     })
+}
+
+/// The databases `mdb_stat -a` and `mdb_dump -a` visit: each key of the
+/// main database in order, with its record, or `None` where `mdb_open`
+/// would fail on it (a plain key, a damaged record). Keys holding a NUL
+/// are passed over: C cannot name them. A read error ends the walk with
+/// its LMDB code.
+pub struct NamedDbs<'s, 'env> {
+    snap: &'s Snapshot<MapSource<'env>>,
+    cursor: Cursor<'s, MapSource<'env>>,
+    op: CursorOp,
+    done: bool,
+}
+
+impl<'s, 'env> NamedDbs<'s, 'env> {
+    /// The walk over `snap`'s main database.
+    pub fn new(snap: &'s Snapshot<MapSource<'env>>) -> Self {
+        NamedDbs {
+            snap,
+            cursor: snap.cursor(&snap.main_db()),
+            op: CursorOp::First,
+            done: false,
+        }
+    }
+}
+
+impl<'s> Iterator for NamedDbs<'s, '_> {
+    type Item = Result<(&'s [u8], Option<DbRecord>), i32>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        while !self.done {
+            let key = match self.cursor.get(self.op, None, None) {
+                Ok(Some((k, _))) => k,
+                Ok(None) => break,
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(code(&e)));
+                }
+            };
+            self.op = CursorOp::NextNoDup;
+            if !key.contains(&0) {
+                return Some(Ok((key, self.snap.named_db(key).ok())));
+            }
+        }
+        self.done = true;
+        None
+    }
 }
 
 #[cfg(test)]

@@ -137,27 +137,17 @@ fn dump(prog: &str, args: &[OsString], out: &mut Out) -> io::Result<i32> {
     let mut rc;
     if alldbs {
         let mut count = 0usize;
-        let mut cursor = snap.cursor(&rec);
-        let mut op = CursorOp::First;
-        loop {
-            let key = match cursor.get(op, None, None) {
-                Ok(Some((k, _))) => k,
-                Ok(None) => {
-                    rc = MDB_NOTFOUND;
-                    break;
-                }
-                Err(e) => {
-                    rc = compat::code(&e);
+        rc = MDB_NOTFOUND;
+        for named in compat::NamedDbs::new(snap) {
+            let (key, sub) = match named {
+                Ok(n) => n,
+                Err(code) => {
+                    rc = code;
                     break;
                 }
             };
-            op = CursorOp::NextNoDup;
-            // A name with a NUL cannot be passed to mdb_open as a C string.
-            if key.contains(&0) {
-                continue;
-            }
             count += 1;
-            let Ok(sub) = snap.named_db(key) else {
+            let Some(sub) = sub else {
                 continue;
             };
             if list {

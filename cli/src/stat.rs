@@ -158,23 +158,15 @@ pub fn run(prog: &str, args: &[OsString], out: &mut impl Write) -> io::Result<i3
 
     let mut rc = 0;
     if alldbs {
-        let mut cursor = snap.cursor(&main);
-        let mut op = CursorOp::First;
-        loop {
-            let key = match cursor.get(op, None, None) {
-                Ok(Some((k, _))) => k,
-                Ok(None) => break,
-                Err(e) => {
-                    rc = compat::code(&e);
+        for named in compat::NamedDbs::new(snap) {
+            let (key, sub) = match named {
+                Ok(n) => n,
+                Err(code) => {
+                    rc = code;
                     break;
                 }
             };
-            op = CursorOp::NextNoDup;
-            // A name with a NUL cannot be passed to mdb_open as a C string.
-            if key.contains(&0) {
-                continue;
-            }
-            let Ok(sub) = snap.named_db(key) else {
+            let Some(sub) = sub else {
                 continue;
             };
             out.write_all(b"Status of ")?;
