@@ -12,7 +12,7 @@ use std::path::{Path, PathBuf};
 use prunedb_engine::btree::Cursor;
 use prunedb_engine::format::DbRecord;
 use prunedb_engine::lockfile::{self, ReaderSlot};
-use prunedb_engine::{env_paths, CursorOp, Env, EnvFlags, Error, MapSource, Snapshot};
+use prunedb_engine::{env_paths, CursorOp, Env, EnvFlags, Error, MapSource, RoTxn, Snapshot};
 
 use crate::lockprobe;
 
@@ -252,6 +252,35 @@ fn readers(lock: &Path) -> Result<Readers, i32> {
             .collect(),
         file: Some(file),
     })
+}
+
+/// A read transaction, or `None` after reporting `mdb_txn_begin`'s
+/// failure as the tools do.
+pub fn read_txn(env: &Env) -> Option<RoTxn<'_>> {
+    match env.read_txn() {
+        Ok(t) => Some(t),
+        Err(e) => {
+            let rc = code(&e);
+            eprintln!("mdb_txn_begin failed, error {rc} {}", strerror(rc));
+            None
+        }
+    }
+}
+
+/// The record of the database a tool's `-s NAME` names, or of the main
+/// one; `None` after reporting `mdb_open`'s failure as the tools do.
+pub fn chosen_db(snap: &Snapshot<MapSource<'_>>, name: Option<&OsStr>) -> Option<DbRecord> {
+    let Some(name) = name else {
+        return Some(snap.main_db());
+    };
+    match snap.named_db(crate::getopt::bytes(name)) {
+        Ok(r) => Some(r),
+        Err(e) => {
+            let rc = code(&e);
+            eprintln!("mdb_open failed, error {rc} {}", strerror(rc));
+            None
+        }
+    }
 }
 
 /// The databases `mdb_stat -a` and `mdb_dump -a` visit: each key of the

@@ -108,25 +108,12 @@ fn dump(prog: &str, args: &[OsString], out: &mut Out) -> io::Result<i32> {
             return Ok(1);
         }
     };
-    let txn = match opened.env.read_txn() {
-        Ok(t) => t,
-        Err(e) => {
-            let rc = compat::code(&e);
-            eprintln!("mdb_txn_begin failed, error {rc} {}", strerror(rc));
-            return Ok(1);
-        }
+    let Some(txn) = compat::read_txn(&opened.env) else {
+        return Ok(1);
     };
     let snap = txn.snapshot();
-    let rec = match &subname {
-        None => snap.main_db(),
-        Some(name) => match snap.named_db(bytes(name)) {
-            Ok(r) => r,
-            Err(e) => {
-                let rc = compat::code(&e);
-                eprintln!("mdb_open failed, error {rc} {}", strerror(rc));
-                return Ok(1);
-            }
-        },
+    let Some(rec) = compat::chosen_db(snap, subname.as_deref()) else {
+        return Ok(1);
     };
     let dumper = Dumper {
         opened: &opened,

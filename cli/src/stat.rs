@@ -98,13 +98,8 @@ pub fn run(prog: &str, args: &[OsString], out: &mut impl Write) -> io::Result<i3
         }
     }
 
-    let txn = match env.read_txn() {
-        Ok(t) => t,
-        Err(e) => {
-            let rc = compat::code(&e);
-            eprintln!("mdb_txn_begin failed, error {rc} {}", strerror(rc));
-            return Ok(1);
-        }
+    let Some(txn) = compat::read_txn(env) else {
+        return Ok(1);
     };
     let snap = txn.snapshot();
 
@@ -136,17 +131,8 @@ pub fn run(prog: &str, args: &[OsString], out: &mut impl Write) -> io::Result<i3
         writeln!(out, "  Free pages: {pages}")?;
     }
 
-    let main = snap.main_db();
-    let rec = match &subname {
-        None => main,
-        Some(name) => match snap.named_db(crate::getopt::bytes(name)) {
-            Ok(r) => r,
-            Err(e) => {
-                let rc = compat::code(&e);
-                eprintln!("mdb_open failed, error {rc} {}", strerror(rc));
-                return Ok(1);
-            }
-        },
+    let Some(rec) = compat::chosen_db(snap, subname.as_deref()) else {
+        return Ok(1);
     };
     out.write_all(b"Status of ")?;
     match &subname {
