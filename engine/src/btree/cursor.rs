@@ -5,7 +5,7 @@
 //! operations returns what C LMDB returns.
 
 use super::tree::{key_of, Root, Target, TreeCursor};
-use super::{Cmp, PageSource, Tree};
+use super::{node_key, Cmp, PageSource, Tree};
 use crate::error::{Error, Result};
 use crate::format::{
     DbFlags, DbRecord, Node, NodeFlags, MAX_DEPTH, NODE_HEADER_SIZE, PAGE_HEADER_SIZE, P_INVALID,
@@ -753,23 +753,6 @@ fn search_by(
         }
     }
     Ok((low, false))
-}
-
-/// The key of node `i` (which must be below the page's key count) of a
-/// page whose node pointers end at `lower`, or `None` if the node is out
-/// of bounds.
-#[inline(always)]
-fn node_key(bytes: &[u8], lower: usize, i: usize) -> Option<&[u8]> {
-    let p = PAGE_HEADER_SIZE + 2 * i;
-    let ptr = bytes.get(p..p + 2)?;
-    let off = u16::from_le_bytes([ptr[0], ptr[1]]) as usize;
-    if off < lower {
-        return None;
-    }
-    let h = bytes.get(off..off + NODE_HEADER_SIZE)?;
-    let ks = u16::from_le_bytes([h[6], h[7]]) as usize;
-    let start = off + NODE_HEADER_SIZE;
-    bytes.get(start..start + ks)
 }
 
 /// Node `i` of a leaf page (not LEAF2), with the checks of

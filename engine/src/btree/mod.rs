@@ -15,7 +15,7 @@ pub use cursor::{get, Cursor, CursorOp, Entry};
 pub use tree::{Tree, TreeKind};
 
 use crate::error::{Error, Result};
-use crate::format::{overflow_pages, Page, PageFlags, PAGE_HEADER_SIZE};
+use crate::format::{overflow_pages, Page, PageFlags, NODE_HEADER_SIZE, PAGE_HEADER_SIZE};
 
 /// Where a reader's pages come from.
 ///
@@ -70,4 +70,21 @@ pub trait PageSource {
             .and_then(|end| run.get(PAGE_HEADER_SIZE..end))
             .ok_or(Error::corrupted(pgno, "overflow value out of bounds"))
     }
+}
+
+/// The key of node `i` (which must be below the page's key count) of a
+/// page whose node pointers end at `lower`, or `None` if the node is out
+/// of bounds.
+#[inline(always)]
+pub(crate) fn node_key(bytes: &[u8], lower: usize, i: usize) -> Option<&[u8]> {
+    let p = PAGE_HEADER_SIZE + 2 * i;
+    let ptr = bytes.get(p..p + 2)?;
+    let off = u16::from_le_bytes([ptr[0], ptr[1]]) as usize;
+    if off < lower {
+        return None;
+    }
+    let h = bytes.get(off..off + NODE_HEADER_SIZE)?;
+    let ks = u16::from_le_bytes([h[6], h[7]]) as usize;
+    let start = off + NODE_HEADER_SIZE;
+    bytes.get(start..start + ks)
 }

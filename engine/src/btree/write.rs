@@ -309,19 +309,6 @@ pub fn copy_used(dst: &mut [u8], src: &[u8]) {
     }
 }
 
-/// The key of node `i` of a branch or leaf (not LEAF2) page, or `None` if
-/// it lies outside the page. Lighter than [`Page::node`], which also
-/// checks the value: a binary search needs only keys, and pages are fully
-/// checked before they are edited.
-#[inline]
-fn node_key(b: &[u8], i: usize) -> Option<&[u8]> {
-    let p = PAGE_HEADER_SIZE + 2 * i;
-    let off = u16::from_le_bytes(b.get(p..p + 2)?.try_into().ok()?) as usize;
-    let h = b.get(off..off + NODE_HEADER_SIZE)?;
-    let ksize = u16::from_le_bytes([h[6], h[7]]) as usize;
-    b.get(off + NODE_HEADER_SIZE..off + NODE_HEADER_SIZE + ksize)
-}
-
 /// A tree page, read through the checked accessors of [`Page`]. Its nodes
 /// are not all checked here, which would cost a pass over the page on
 /// every descent: only dirty pages are edited, and a page becomes dirty
@@ -403,13 +390,14 @@ fn search_last<S: PageStore + ?Sized>(s: &S, t: &TreeRef<'_>, path: &mut Path) -
 fn node_search(page: &Page<'_>, key: &[u8], cmp: Cmp, ksize: usize) -> Result<(usize, bool)> {
     let n = page.len();
     let (mut lo, mut hi) = (if page.is_leaf() { 0 } else { 1 }, n);
-    let (leaf2, bytes) = (page.is_leaf2(), page.bytes());
+    let (leaf2, bytes, lower) = (page.is_leaf2(), page.bytes(), page.lower());
     while lo < hi {
         let mid = (lo + hi) / 2;
         let k = if leaf2 {
             page.leaf2_key(mid, ksize)?
         } else {
-            node_key(bytes, mid).ok_or(Error::corrupted(page.pgno(), "node out of bounds"))?
+            super::node_key(bytes, lower, mid)
+                .ok_or(Error::corrupted(page.pgno(), "node out of bounds"))?
         };
         match cmp.compare(key, k) {
             Ordering::Equal => return Ok((mid, true)),
