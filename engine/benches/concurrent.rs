@@ -22,7 +22,7 @@ use std::sync::{Arc, Barrier};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-use common::{build_c_env, keys, parallel, raw_get, Key, VAL_LEN};
+use common::{build_c_env, estimate, keys, parallel, raw_get, Key, VAL_LEN};
 use criterion::{Criterion, Throughput};
 use prunedb_clmdb as c;
 use prunedb_engine as e;
@@ -238,23 +238,8 @@ fn main() {
 
 /// Reads criterion's estimates of this run; prints gets/s and ours/C.
 fn print_ratio(group: &str) {
-    let root = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
-        .join("criterion");
     // The slope is the estimate criterion prints for these linear samples.
-    let mean = |bench: &str| -> Option<f64> {
-        let p = root.join(group).join(bench).join("new/estimates.json");
-        let s = std::fs::read_to_string(p).ok()?;
-        let at = s.find("\"slope\":{").or_else(|| s.find("\"mean\""))?;
-        let rest = &s[at..];
-        let pe = rest.find("\"point_estimate\":")? + "\"point_estimate\":".len();
-        let num: String = rest[pe..]
-            .chars()
-            .take_while(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))
-            .collect();
-        num.parse().ok()
-    };
+    let mean = |bench: &str| estimate(group, bench, &["slope", "mean"]);
     // The estimates are nanoseconds per iteration: BATCH gets on each reader.
     let gets_per_sec = |ns: f64| (BATCH * READERS) as f64 / (ns * 1e-9);
     match (mean("c"), mean("ours")) {

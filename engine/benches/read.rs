@@ -15,7 +15,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
-use common::{alternate, build_c_env, keys, parallel, raw_get, Key, Ratios, KEY_LEN, VAL_LEN};
+use common::{
+    alternate, build_c_env, estimate, keys, parallel, raw_get, Key, Ratios, KEY_LEN, VAL_LEN,
+};
 use criterion::{Criterion, Throughput};
 use prunedb_clmdb as c;
 use prunedb_clmdb::ffi;
@@ -224,22 +226,7 @@ fn interleaved(cenv: &c::Env, oenv: &e::Env, per_thread: &[Vec<Key>]) {
 /// Reads criterion's mean estimates of this run and prints ours/C
 /// throughput ratios.
 fn print_ratios() {
-    let root = std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
-        .join("criterion");
-    let mean = |group: &str, bench: &str| -> Option<f64> {
-        let p = root.join(group).join(bench).join("new/estimates.json");
-        let s = std::fs::read_to_string(p).ok()?;
-        let at = s.find("\"mean\"")?;
-        let rest = &s[at..];
-        let pe = rest.find("\"point_estimate\":")? + "\"point_estimate\":".len();
-        let num: String = rest[pe..]
-            .chars()
-            .take_while(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))
-            .collect();
-        num.parse().ok()
-    };
+    let mean = |group: &str, bench: &str| estimate(group, bench, &["mean"]);
     println!("\nthroughput ratios ours/C (mean time C / mean time ours):");
     for (group, ours) in [
         ("get_1t", "ours"),

@@ -148,3 +148,23 @@ impl std::fmt::Display for Ratios {
         )
     }
 }
+
+/// Criterion's point estimate of `group/bench` from this run, in
+/// nanoseconds per iteration: the first of `fields` (such as `"slope"`,
+/// `"mean"`) that its `estimates.json` holds.
+pub fn estimate(group: &str, bench: &str, fields: &[&str]) -> Option<f64> {
+    let root = std::env::var_os("CARGO_TARGET_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
+        .join("criterion");
+    let p = root.join(group).join(bench).join("new/estimates.json");
+    let s = std::fs::read_to_string(p).ok()?;
+    let at = fields.iter().find_map(|f| s.find(&format!("\"{f}\":{{")))?;
+    let rest = &s[at..];
+    let pe = rest.find("\"point_estimate\":")? + "\"point_estimate\":".len();
+    let num: String = rest[pe..]
+        .chars()
+        .take_while(|c| c.is_ascii_digit() || matches!(c, '.' | 'e' | 'E' | '-' | '+'))
+        .collect();
+    num.parse().ok()
+}
