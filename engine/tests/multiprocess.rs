@@ -375,14 +375,14 @@ impl WTxn for c::RwTxn<'_> {
 }
 
 /// Every commit goes through here: `s/seq` must stay `txnid - 1`.
-fn bump_seq<T: WTxn>(t: &mut T) {
+fn bump_seq<T: WTxn + ?Sized>(t: &mut T) {
     let seq = t.get(SEQ_KEY).map_or(0, |v| u64_of(&v) + 1);
     assert_eq!(seq, t.id() - 1, "s/seq out of step with the txnid");
     t.put(SEQ_KEY, &seq.to_le_bytes());
 }
 
 /// One transaction of the workload (not committed).
-fn workload<T: WTxn>(t: &mut T, rng: &mut StdRng) {
+fn workload<T: WTxn + ?Sized>(t: &mut T, rng: &mut StdRng) {
     let n = rng.gen_range(1..=4);
     transfers(t, rng, n);
     bump_seq(t);
@@ -410,7 +410,7 @@ fn workload<T: WTxn>(t: &mut T, rng: &mut StdRng) {
 }
 
 /// `n` random transfers between accounts.
-fn transfers<T: WTxn>(t: &mut T, rng: &mut StdRng, n: u32) {
+fn transfers<T: WTxn + ?Sized>(t: &mut T, rng: &mut StdRng, n: u32) {
     for _ in 0..n {
         let a = rng.gen_range(0..ACCOUNTS);
         let mut b = rng.gen_range(0..ACCOUNTS - 1);
@@ -595,19 +595,19 @@ fn child_entry() {
             let after = format!("after/{tag}").into_bytes();
             let dead = format!("dead/{tag}").into_bytes();
             let mut rng = StdRng::seed_from_u64(7);
+            // What both kinds do inside their transaction; returns its id.
+            let mut once = |t: &mut dyn WTxn| {
+                assert_eq!(t.get(&dead), None, "the dead writer's change is visible");
+                workload(t, &mut rng);
+                t.put(&after, b"y");
+                t.id()
+            };
             let id = match kind {
                 Kind::Ours => {
                     let env = open_ours(&dir);
                     report("opened".into());
                     let mut t = env.write_txn().unwrap();
-                    assert_eq!(
-                        WTxn::get(&t, &dead),
-                        None,
-                        "the dead writer's change is visible"
-                    );
-                    workload(&mut t, &mut rng);
-                    WTxn::put(&mut t, &after, b"y");
-                    let id = WTxn::id(&t);
+                    let id = once(&mut t);
                     if args.get(2).map(String::as_str) == Some("abort") {
                         t.abort();
                         report(format!("aborted {id}"));
@@ -620,14 +620,7 @@ fn child_entry() {
                     let env = open_c(&dir);
                     report("opened".into());
                     let mut t = env.begin_rw().unwrap();
-                    assert_eq!(
-                        WTxn::get(&t, &dead),
-                        None,
-                        "the dead writer's change is visible"
-                    );
-                    workload(&mut t, &mut rng);
-                    WTxn::put(&mut t, &after, b"y");
-                    let id = WTxn::id(&t);
+                    let id = once(&mut t);
                     t.commit().unwrap();
                     id
                 }
