@@ -39,15 +39,10 @@ fn per_call(budget: f64, mut f: impl FnMut()) -> f64 {
 }
 
 fn filled(len: usize, seed: u64) -> Vec<u8> {
-    let mut s = seed | 1;
-    (0..len)
-        .map(|_| {
-            s ^= s << 13;
-            s ^= s >> 7;
-            s ^= s << 17;
-            s as u8
-        })
-        .collect()
+    use rand::{RngCore, SeedableRng};
+    let mut v = vec![0u8; len];
+    rand::rngs::StdRng::seed_from_u64(seed).fill_bytes(&mut v);
+    v
 }
 
 fn aligned(count: usize, len: usize) -> (Vec<u8>, usize) {

@@ -257,15 +257,10 @@ mod tests {
     use reed_solomon_erasure::galois_8::ReedSolomon;
 
     fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-        let mut s = seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1;
-        (0..len)
-            .map(|_| {
-                s ^= s << 13;
-                s ^= s >> 7;
-                s ^= s << 17;
-                (s >> 24) as u8
-            })
-            .collect()
+        use rand::{RngCore, SeedableRng};
+        let mut v = vec![0u8; len];
+        rand::rngs::StdRng::seed_from_u64(seed).fill_bytes(&mut v);
+        v
     }
 
     /// Our parity must equal reed-solomon-erasure's byte for byte, on every
