@@ -5,11 +5,9 @@
 //! operations returns what C LMDB returns.
 
 use super::tree::{key_of, Root, Target, TreeCursor};
-use super::{node_key, Cmp, PageSource, Tree};
+use super::{node_header, node_key, Cmp, PageSource, Tree};
 use crate::error::{Error, Result};
-use crate::format::{
-    DbFlags, DbRecord, Node, NodeFlags, MAX_DEPTH, NODE_HEADER_SIZE, PAGE_HEADER_SIZE, P_INVALID,
-};
+use crate::format::{DbFlags, DbRecord, Node, NodeFlags, MAX_DEPTH, NODE_HEADER_SIZE, P_INVALID};
 
 /// Cursor operations: LMDB's `MDB_cursor_op`, read side.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -767,13 +765,7 @@ fn leaf_node<'t>(page: &crate::format::Page<'t>, i: usize) -> Result<Node<'t>> {
         if i >= page.len() {
             return None;
         }
-        let p = PAGE_HEADER_SIZE + 2 * i;
-        let ptr = bytes.get(p..p + 2)?;
-        let off = u16::from_le_bytes([ptr[0], ptr[1]]) as usize;
-        if off < lower {
-            return None;
-        }
-        let h = bytes.get(off..off + NODE_HEADER_SIZE)?;
+        let (off, h) = node_header(bytes, lower, i)?;
         let lo = u16::from_le_bytes([h[0], h[1]]) as usize;
         let hi = u16::from_le_bytes([h[2], h[3]]) as usize;
         let flags = NodeFlags(u16::from_le_bytes([h[4], h[5]]));
@@ -802,15 +794,9 @@ fn leaf_node<'t>(page: &crate::format::Page<'t>, i: usize) -> Result<Node<'t>> {
 /// The child page number of node `i` of a branch page.
 #[inline]
 fn branch_child(page: &crate::format::Page<'_>, i: usize) -> Result<u64> {
-    let bytes = page.bytes();
-    let lower = page.lower();
-    let p = PAGE_HEADER_SIZE + 2 * i;
-    let h = (p + 2 <= lower)
-        .then(|| bytes.get(p..p + 2))
+    let (_, h) = (i < page.len())
+        .then(|| node_header(page.bytes(), page.lower(), i))
         .flatten()
-        .map(|ptr| u16::from_le_bytes([ptr[0], ptr[1]]) as usize)
-        .filter(|&off| off >= lower)
-        .and_then(|off| bytes.get(off..off + NODE_HEADER_SIZE))
         .ok_or(Error::corrupted(page.pgno(), "node out of bounds"))?;
     let lo = u16::from_le_bytes([h[0], h[1]]) as u64;
     let hi = u16::from_le_bytes([h[2], h[3]]) as u64;

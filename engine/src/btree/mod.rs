@@ -72,18 +72,25 @@ pub trait PageSource {
     }
 }
 
-/// The key of node `i` (which must be below the page's key count) of a
-/// page whose node pointers end at `lower`, or `None` if the node is out
-/// of bounds.
+/// The offset and header of node `i` (which must be below the page's key
+/// count) of a page whose node pointers end at `lower`, or `None` if the
+/// pointer or the header is out of bounds.
 #[inline(always)]
-pub(crate) fn node_key(bytes: &[u8], lower: usize, i: usize) -> Option<&[u8]> {
+pub(crate) fn node_header(bytes: &[u8], lower: usize, i: usize) -> Option<(usize, &[u8])> {
     let p = PAGE_HEADER_SIZE + 2 * i;
     let ptr = bytes.get(p..p + 2)?;
     let off = u16::from_le_bytes([ptr[0], ptr[1]]) as usize;
     if off < lower {
         return None;
     }
-    let h = bytes.get(off..off + NODE_HEADER_SIZE)?;
+    Some((off, bytes.get(off..off + NODE_HEADER_SIZE)?))
+}
+
+/// The key of node `i` (see [`node_header`]), or `None` if the node is out
+/// of bounds.
+#[inline(always)]
+pub(crate) fn node_key(bytes: &[u8], lower: usize, i: usize) -> Option<&[u8]> {
+    let (off, h) = node_header(bytes, lower, i)?;
     let ks = u16::from_le_bytes([h[6], h[7]]) as usize;
     let start = off + NODE_HEADER_SIZE;
     bytes.get(start..start + ks)
