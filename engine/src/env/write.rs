@@ -453,8 +453,9 @@ pub struct WriteState<'env> {
     reclaimed: Vec<u64>,
     /// Free-DB records with smaller keys than this may be reclaimed.
     oldest: u64,
-    /// While the free DB is being changed, no record is reclaimed: that
-    /// would read the tree halfway through the change.
+    /// While the free list is saved, allocations reclaim no record: that
+    /// would read the free DB halfway through a change. The save reclaims
+    /// between its changes itself.
     saving: bool,
     /// Set when saving the free list does not settle quickly: then new
     /// pages come only from the end of the file, which always settles.
@@ -1130,6 +1131,7 @@ impl<'env> RwTxn<'env> {
         // `free_pgs[..sorted]` is in descending order: each round sorts
         // only the pages freed since and merges them in.
         let mut sorted = 0;
+        self.state.saving = true;
         for round in 0.. {
             if round == 16 {
                 self.state.end_only = true;
@@ -1144,7 +1146,6 @@ impl<'env> RwTxn<'env> {
             // Records are reclaimed in key order, so the last is the
             // newest: the reuse record moves there when a round reclaims
             // one, and must leave the key it stood under.
-            self.state.saving = true;
             let fresh = self.state.reclaimed.len() > deleted;
             for i in deleted..self.state.reclaimed.len() {
                 let key = self.state.reclaimed[i].to_le_bytes();
@@ -1207,7 +1208,6 @@ impl<'env> RwTxn<'env> {
             }
             reuse_at = reuse_key.filter(|_| !now.1.is_empty());
             written = Some(now);
-            self.state.saving = false;
         }
         self.state.saving = false;
         self.state.end_only = false;
