@@ -19,7 +19,9 @@
 //! default), with the median round's throughput of each and the ratios
 //! ours/C (above 1.0 means ours is faster): the median of the per-round
 //! ratios, their range, and the ratio of the best rounds.
-//! `PRUNEDB_BENCH_N` scales the 1M-key cases down for quick runs.
+//! `PRUNEDB_BENCH_N` scales the 1M-key cases down for quick runs, and a
+//! filter (`cargo bench -p prunedb-engine --bench write -- small_txns`)
+//! picks the cases of both the criterion groups and the summary.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -278,8 +280,12 @@ fn main() {
     let sequential = sequential_keys(n);
     let small = random_keys(SMALL_TXNS * SMALL_PUTS, 3);
     let del = delete_source(n);
+    // The copy is flushed before the timed part, so that the kernel
+    // writing it back does not run into the deletes.
     let copy_db = |dir: &Path| {
-        std::fs::copy(del.dir.0.join("data.mdb"), dir.join("data.mdb")).unwrap();
+        let to = dir.join("data.mdb");
+        std::fs::copy(del.dir.0.join("data.mdb"), &to).unwrap();
+        std::fs::File::open(&to).unwrap().sync_all().unwrap();
     };
     let cases = [
         Case {
@@ -341,14 +347,21 @@ fn main() {
         g.finish();
     }
     crit.final_summary();
-    interleaved(&cases);
+    // Criterion's own filter is the first argument that is not an option
+    // (`--bench` comes first from cargo).
+    let filter = std::env::args().skip(1).find(|a| !a.starts_with('-'));
+    let picked: Vec<&Case<'_>> = cases
+        .iter()
+        .filter(|c| filter.as_ref().is_none_or(|f| c.group.contains(f.as_str())))
+        .collect();
+    interleaved(&picked);
 }
 
 /// The summary: every case again, in rounds that alternate C and ours, so
 /// that load from other processes, which drifts over the minutes the
 /// criterion groups take, hits both alike. Prints the median round's
 /// throughput of each and the ratios ours/C (above 1.0: ours is faster).
-fn interleaved(cases: &[Case<'_>]) {
+fn interleaved(cases: &[&Case<'_>]) {
     let rounds = rounds();
     println!(
         "\nthroughput of the median round, and ratios ours/C over {rounds} alternating rounds:"

@@ -15,7 +15,8 @@
 //! tenth key deleted in a second transaction); `writemap` or `plain`.
 //! Keys are 16 random bytes, values 100 bytes, `NOSYNC` throughout, as in
 //! `cargo bench --bench write`. The environment goes to a temporary
-//! directory under `target/`, removed afterwards.
+//! directory under `target/`, removed afterwards. The time from opening
+//! the environment to the last commit goes to standard error.
 
 use prunedb_clmdb as c;
 use prunedb_engine as e;
@@ -50,6 +51,7 @@ fn main() {
         .join(format!("write-workload-{}", std::process::id()));
     std::fs::create_dir_all(&dir).unwrap();
     let value = [7u8; 100];
+    let start = std::time::Instant::now();
     match who.as_str() {
         "c" => {
             let mut flags = c::flags::MDB_NOSYNC;
@@ -112,6 +114,7 @@ fn main() {
             std::process::exit(2);
         }
     }
+    eprintln!("{:.3} ms", start.elapsed().as_secs_f64() * 1e3);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 

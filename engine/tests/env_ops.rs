@@ -137,3 +137,49 @@ fn handles_and_snapshots_cross_threads() {
     send_sync::<prunedb_engine::Pin>();
     send::<prunedb_engine::RoTxn<'static>>();
 }
+
+/// `NORDAHEAD` turns read-ahead off for the map, as LMDB does with
+/// `madvise(MADV_RANDOM)`: the kernel marks the mapping `rr` in smaps;
+/// without the flag it does not, so the check can fail both ways. The
+/// advice must also survive a map growth, which maps the file anew.
+#[cfg(target_os = "linux")]
+#[test]
+fn nordahead_advises_the_map_random() {
+    fn data_map_flags(dir: &std::path::Path) -> Vec<String> {
+        let smaps = std::fs::read_to_string("/proc/self/smaps").expect("smaps");
+        let data = dir.join("data.mdb");
+        let data = data.to_str().expect("utf-8 path");
+        let mut found = Vec::new();
+        let mut ours = false;
+        for line in smaps.lines() {
+            if let Some(rest) = line.strip_prefix("VmFlags:") {
+                if ours {
+                    found.push(rest.trim().to_string());
+                }
+            } else if line.split_whitespace().next().is_some_and(|f| {
+                f.contains('-') && f.chars().all(|c| c == '-' || c.is_ascii_hexdigit())
+            }) {
+                // A mapping's header line: its address range first, its
+                // file (if any) last.
+                ours = line.ends_with(data);
+            }
+        }
+        found
+    }
+    let random = |flags: &str| flags.split_whitespace().any(|f| f == "rr");
+    for (flags, want) in [(EnvFlags::NORDAHEAD, true), (EnvFlags::empty(), false)] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut env = Env::builder()
+            .map_size(1 << 20)
+            .flags(flags)
+            .open(dir.path())
+            .expect("open");
+        let maps = data_map_flags(dir.path());
+        assert_eq!(maps.len(), 1, "one map of the data file: {maps:?}");
+        assert_eq!(random(&maps[0]), want, "{flags:?}: {}", maps[0]);
+        env.set_map_size(2 << 20).expect("grow");
+        let maps = data_map_flags(dir.path());
+        assert_eq!(maps.len(), 1, "one map after growth: {maps:?}");
+        assert_eq!(random(&maps[0]), want, "{flags:?} grown: {}", maps[0]);
+    }
+}

@@ -56,6 +56,18 @@ impl Mmap {
         Ok(Mmap { ptr, len, writable })
     }
 
+    /// Turns the kernel's read-ahead off for the map (`MDB_NORDAHEAD`): a
+    /// fault then reads the one page, which serves random access to a
+    /// database larger than memory better than reading its neighbours.
+    pub(crate) fn advise_random(&self) -> io::Result<()> {
+        // SAFETY: `ptr`/`len` are exactly the mapping `mmap` returned;
+        // the advice changes no bytes.
+        if unsafe { libc::madvise(self.ptr, self.len, libc::MADV_RANDOM) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
     /// The pages of the map up to `valid` bytes, which must not exceed the
     /// file's length: touching a mapped page past the end of the file would
     /// raise SIGBUS, so callers bound every view by the size they measured.

@@ -1,6 +1,7 @@
 //! The environment: files, the memory map, and read transactions over it.
 
 mod copy;
+mod fileio;
 mod lock;
 pub mod lockfile;
 mod mmap;
@@ -52,7 +53,8 @@ impl EnvFlags {
     pub const NOTLS: EnvFlags = EnvFlags(0x200000);
     /// Take no locks.
     pub const NOLOCK: EnvFlags = EnvFlags(0x400000);
-    /// Don't read ahead.
+    /// Don't read ahead: faults on the map read only the page touched
+    /// (`madvise(MADV_RANDOM)`), for databases larger than memory.
     pub const NORDAHEAD: EnvFlags = EnvFlags(0x800000);
     /// Don't zero malloc'd pages before writing them.
     pub const NOMEMINIT: EnvFlags = EnvFlags(0x1000000);
@@ -311,7 +313,7 @@ impl Env {
             file.set_len(map_size)?;
             len = map_size;
         }
-        let map = Mmap::map(&file, map_len, writable)?;
+        let map = open_map(&file, map_len, opts.flags)?;
         let lock = if opts.flags.contains(EnvFlags::NOLOCK) {
             None
         } else {
@@ -716,8 +718,8 @@ impl Env {
         // lookup per page rather than one to list and one to write.
         let pages = dirty.to_write(self.inner.page_size);
         // Runs of adjacent pages go out in one vectored write, as LMDB's
-        // `mdb_page_flush` batches them into `pwritev`: one system call per
-        // run instead of one per page.
+        // `mdb_page_flush` batches them: one system call per run instead of
+        // one per page.
         let mut run: Vec<std::io::IoSlice<'_>> = Vec::with_capacity(WRITE_BATCH);
         let mut end = 0;
         let mut i = 0;
@@ -734,7 +736,7 @@ impl Env {
             if run.len() == 1 {
                 self.inner.file.write_all_at(&run[0], start * ps)?;
             } else {
-                write_all_vectored_at(&self.inner.file, &mut run, start * ps)?;
+                fileio::write_all_at(&self.inner.file, &mut run, start * ps)?;
             }
             end = end.max(next * ps);
         }
@@ -811,28 +813,6 @@ impl Env {
 /// Most pages written by one system call at commit (LMDB's
 /// `MDB_COMMIT_PAGES`).
 const WRITE_BATCH: usize = 64;
-
-/// Writes all of `bufs` at `offset`, through the file position: std has
-/// no stable positional vectored write. Only the writer, which holds the
-/// write lock, uses the position; every other access is positional.
-fn write_all_vectored_at(
-    file: &File,
-    mut bufs: &mut [std::io::IoSlice<'_>],
-    offset: u64,
-) -> std::io::Result<()> {
-    use std::io::{Seek, SeekFrom, Write};
-    let mut f = file;
-    f.seek(SeekFrom::Start(offset))?;
-    while !bufs.is_empty() {
-        match f.write_vectored(bufs) {
-            Ok(0) => return Err(std::io::ErrorKind::WriteZero.into()),
-            Ok(n) => std::io::IoSlice::advance_slices(&mut bufs, n),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok(())
-}
 
 /// What every transaction can read: values, cursors, statistics and
 /// iterators, over the transaction's own page source.
@@ -926,9 +906,19 @@ fn remap(inner: &mut EnvInner, size: u64) -> Result<()> {
         inner.file.set_len(size)?;
         inner.file_len.fetch_max(size, Ordering::AcqRel);
     }
-    inner.map = Mmap::map(&inner.file, map_len, writable)?;
+    inner.map = open_map(&inner.file, map_len, inner.flags)?;
     inner.map_size = size;
     Ok(())
+}
+
+/// Maps `len` bytes of the data file as `flags` ask: writable under
+/// `WRITEMAP`, without read-ahead under `NORDAHEAD`.
+fn open_map(file: &File, len: usize, flags: EnvFlags) -> Result<Mmap> {
+    let map = Mmap::map(file, len, writable_map(flags))?;
+    if flags.contains(EnvFlags::NORDAHEAD) {
+        map.advise_random()?;
+    }
+    Ok(map)
 }
 
 /// Whether an environment opened with `flags` writes its pages in place in
