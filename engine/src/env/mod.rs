@@ -49,14 +49,20 @@ impl EnvFlags {
     pub const WRITEMAP: EnvFlags = EnvFlags(0x80000);
     /// Flush the writable map asynchronously.
     pub const MAPASYNC: EnvFlags = EnvFlags(0x100000);
-    /// Reader slots belong to transactions, not threads.
+    /// Reader slots belong to transactions, not threads. Always so here:
+    /// every read transaction takes a slot of its own and frees it when it
+    /// ends, so the flag changes nothing but is accepted and recorded.
     pub const NOTLS: EnvFlags = EnvFlags(0x200000);
     /// Take no locks.
     pub const NOLOCK: EnvFlags = EnvFlags(0x400000);
     /// Don't read ahead: faults on the map read only the page touched
     /// (`madvise(MADV_RANDOM)`), for databases larger than memory.
     pub const NORDAHEAD: EnvFlags = EnvFlags(0x800000);
-    /// Don't zero malloc'd pages before writing them.
+    /// Don't zero malloc'd pages before writing them. Changes nothing
+    /// here, though accepted and recorded: the unused bytes of a page
+    /// written out hold zeros or bytes of earlier pages of the same
+    /// environment (reused buffers), never other memory of the process,
+    /// which is what LMDB zeroes against.
     pub const NOMEMINIT: EnvFlags = EnvFlags(0x1000000);
 
     /// No flags.
