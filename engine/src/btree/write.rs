@@ -330,6 +330,17 @@ fn search<S: PageStore + ?Sized>(
     key: &[u8],
     path: &mut Path,
 ) -> Result<bool> {
+    search_leaf(s, t, key, path).map(|(_, exact)| exact)
+}
+
+/// [`search`], also handing back the leaf it ends on, already validated,
+/// for callers that read the node found before changing anything.
+fn search_leaf<'s, S: PageStore + ?Sized>(
+    s: &'s S,
+    t: &TreeRef<'_>,
+    key: &[u8],
+    path: &mut Path,
+) -> Result<(Page<'s>, bool)> {
     let mut pgno = t.rec.root;
     loop {
         if path.pg.len() >= MAX_DEPTH || path.pg.len() >= t.rec.depth as usize {
@@ -345,7 +356,7 @@ fn search<S: PageStore + ?Sized>(
                 return Err(Error::corrupted(pgno, "leaf above the recorded depth"));
             }
             path.ki.push(idx);
-            return Ok(exact);
+            return Ok((page, exact));
         }
         let i = if idx >= page.len() {
             page.len() - 1
@@ -1480,14 +1491,12 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
         let cmp = Cmp::for_keys(rec.flags);
         let mut t = TreeRef { rec, cmp, ksize: 0 };
         let mut path = Path::default();
-        let exact = search(&*self.s, &t, key, &mut path)?;
-        if !exact {
-            return Err(Error::NotFound);
-        }
-        let top = path.top();
         let (nflags, value, dsize, ov) = {
-            let page = validated(&*self.s, path.pg[top])?;
-            let node = page.node(path.ki[top])?;
+            let (page, exact) = search_leaf(&*self.s, &t, key, &mut path)?;
+            if !exact {
+                return Err(Error::NotFound);
+            }
+            let node = page.node(path.ki[path.top()])?;
             // Only dups need the value after the page changes: a plain
             // delete would copy it for nothing.
             let value = if dup.is_some() || node.flags.contains(NodeFlags::DUPDATA) {
@@ -1500,6 +1509,7 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
         if nflags.contains(NodeFlags::SUBDATA) && !nflags.contains(NodeFlags::DUPDATA) {
             return Err(Error::Incompatible);
         }
+        let top = path.top();
         let d = dup.filter(|_| nflags.contains(NodeFlags::DUPDATA));
         if let (Some(d), Some(data)) = (d, data) {
             return self.del_dup(&mut t, &mut path, key, data, d, nflags, value);
