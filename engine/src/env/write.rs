@@ -279,6 +279,9 @@ impl DirtyPages {
     /// are. Overflow runs go alone. Pages from the end of the file are in
     /// order already.
     pub(crate) fn to_write(&self, page_size: usize) -> Vec<(u64, &[u8])> {
+        if self.heap == 0 {
+            return Vec::new();
+        }
         let single = |p: u64| match self.low.get(&p) {
             Some(PageBuf::Heap(b)) if b.len() == page_size => Some(&b[..]),
             _ => None,
@@ -469,6 +472,7 @@ impl PageSource for WriteState<'_> {
         self.page_size
     }
 
+    #[inline]
     fn pages(&self, pgno: u64, count: u64) -> Result<&[u8]> {
         // Under WRITEMAP a dirty page is written where it lies in the map,
         // unless a nested transaction's abort left a heap copy: read there
@@ -1239,12 +1243,15 @@ impl Drop for RwTxn<'_> {
         let keep = (RECYCLE_BYTES / ps).max(64);
         let mut pages = std::mem::take(&mut self.state.spare.0);
         let mut dirty = std::mem::take(&mut self.state.dirty);
-        for b in dirty.drain_buffers() {
-            if pages.len() >= keep {
-                break;
-            }
-            if b.len() == ps {
-                pages.push(b);
+        // Under WRITEMAP there is usually no buffer to hand on.
+        if !dirty.all_in_map() {
+            for b in dirty.drain_buffers() {
+                if pages.len() >= keep {
+                    break;
+                }
+                if b.len() == ps {
+                    pages.push(b);
+                }
             }
         }
         pages.truncate(keep);
