@@ -6,6 +6,7 @@
 
 pub mod cmp;
 mod cursor;
+mod levels;
 mod pagebuf;
 mod tree;
 pub mod write;

@@ -6,6 +6,7 @@
 use alloc::vec::Vec;
 use core::cmp::Ordering;
 
+use super::levels::Levels;
 use super::pagebuf as pb;
 use super::{Cmp, PageSource};
 use crate::error::{Error, Result};
@@ -93,82 +94,13 @@ struct TreeRef<'r> {
     ksize: usize,
 }
 
-/// A short list on the stack, for the levels of a path: descending a tree
-/// happens on every put and delete, and two heap allocations per descent
-/// were a measurable share of a small put (LMDB's cursor keeps the same
-/// fixed-size stack, `mc_pg`/`mc_ki`).
-struct Levels<T: Copy + Default> {
-    len: usize,
-    // One spare slot: a root split adds a level above a tree of the
-    // deepest depth a search accepts.
-    items: [T; MAX_DEPTH + 1],
-}
-
-impl<T: Copy + Default> Default for Levels<T> {
-    fn default() -> Self {
-        Levels {
-            len: 0,
-            items: [T::default(); MAX_DEPTH + 1],
-        }
-    }
-}
-
-impl<T: Copy + Default> core::ops::Deref for Levels<T> {
-    type Target = [T];
-    #[inline]
-    fn deref(&self) -> &[T] {
-        &self.items[..self.len]
-    }
-}
-
-impl<T: Copy + Default> core::ops::DerefMut for Levels<T> {
-    #[inline]
-    fn deref_mut(&mut self) -> &mut [T] {
-        &mut self.items[..self.len]
-    }
-}
-
-impl<T: Copy + Default> Levels<T> {
-    /// Appends `v`; false when the path is already as deep as it can be.
-    #[inline]
-    fn push(&mut self, v: T) -> bool {
-        let Some(slot) = self.items.get_mut(self.len) else {
-            return false;
-        };
-        *slot = v;
-        self.len += 1;
-        true
-    }
-    /// Inserts `v` at `i`; false when the path is already as deep as it can be.
-    #[inline]
-    fn insert(&mut self, i: usize, v: T) -> bool {
-        if self.len == self.items.len() || i > self.len {
-            return false;
-        }
-        self.items.copy_within(i..self.len, i + 1);
-        self.items[i] = v;
-        self.len += 1;
-        true
-    }
-    fn remove(&mut self, i: usize) {
-        if i < self.len {
-            self.items.copy_within(i + 1..self.len, i);
-            self.len -= 1;
-        }
-    }
-    fn truncate(&mut self, n: usize) {
-        self.len = self.len.min(n);
-    }
-    fn clear(&mut self) {
-        self.len = 0;
-    }
-}
-
 /// A root-to-leaf path: page numbers and the index within each.
 #[derive(Default)]
 struct Path {
-    pg: Levels<u64>,
-    ki: Levels<usize>,
+    // One spare slot: a root split adds a level above a tree of the
+    // deepest depth a search accepts.
+    pg: Levels<u64, { MAX_DEPTH + 1 }>,
+    ki: Levels<usize, { MAX_DEPTH + 1 }>,
 }
 
 impl Path {
