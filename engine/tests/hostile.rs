@@ -907,3 +907,148 @@ fn deepest_nesting_fits_a_small_stack() {
         .join()
         .expect("walk of the deepest file");
 }
+
+/// A small environment by C LMDB with a free-page record (the second
+/// commit rewrote pages the first wrote) and a value in an overflow run
+/// in the named database `big`.
+fn free_list_fixture(dir: &Path) -> Vec<u8> {
+    let env = c::Env::builder()
+        .max_dbs(2)
+        .map_size(16 << 20)
+        .open(dir)
+        .expect("open C env");
+    let mut txn = env.begin_rw().expect("txn");
+    let main = txn.open_db(None, 0).expect("main");
+    for i in 0..600u32 {
+        txn.put(main, format!("key{i:05}").as_bytes(), &[1u8; 40], 0)
+            .expect("put");
+    }
+    let big = txn.open_db(Some("big"), c::flags::MDB_CREATE).expect("big");
+    txn.put(big, b"big", &vec![9u8; 10_000], 0)
+        .expect("put big");
+    txn.commit().expect("commit");
+    let mut txn = env.begin_rw().expect("txn");
+    let main = txn.open_db(None, 0).expect("main");
+    for i in (0..600u32).step_by(7) {
+        txn.put(main, format!("key{i:05}").as_bytes(), &[2u8; 40], 0)
+            .expect("put");
+    }
+    txn.commit().expect("commit");
+    drop(env);
+    std::fs::read(dir.join("data.mdb")).expect("read")
+}
+
+/// Writes through damage that only a write meets: a free list naming a
+/// page in use or a meta page, an empty branch page, the last possible
+/// transaction number, an overflow run claiming billions of pages. Each
+/// must end in an error, in both write modes, without a panic (a debug
+/// build checks the copy that a free list naming the page being copied
+/// would make overlap itself, which under WRITEMAP is undefined behaviour),
+/// and within the case time limit.
+#[test]
+fn writes_meet_crafted_damage_with_errors() {
+    let dir = tempdir("write-crafted");
+    let clean = free_list_fixture(&dir);
+    let seen = survey(&clean);
+    let snap = Snapshot::from_bytes(&clean).expect("clean");
+    let ps = snap.source().page_size();
+    let free_root = snap.free_db().root as usize;
+    let main_root = snap.main_db().root;
+    assert!(snap.main_db().depth >= 2, "the main root must be a branch");
+    // The free record's key (its txnid) and page list (a count, then
+    // page numbers). The record of the last commit is not reusable yet,
+    // so each case also files it under txnid 1.
+    let (key, idl) = {
+        let page = snap
+            .source()
+            .tree_page(free_root as u64)
+            .expect("free page");
+        let node = page.node(0).expect("free record");
+        let at = |b: &[u8]| b.as_ptr() as usize - clean.as_ptr() as usize;
+        (at(node.key), at(node.value))
+    };
+    let big = node_value_offset(&clean, &seen, b"big", |n| n.overflow_pgno().is_some());
+    let big_run = u64::from_le_bytes(clean[big..big + 8].try_into().unwrap()) as usize;
+
+    type Craft = Box<dyn Fn(&mut Vec<u8>)>;
+    let cases: Vec<(&str, Craft)> = vec![
+        (
+            "free list names the main root",
+            Box::new(move |f| {
+                put_u64(f, key, 1);
+                put_u64(f, idl, 1);
+                put_u64(f, idl + 8, main_root);
+            }),
+        ),
+        (
+            "free list names a meta page",
+            Box::new(move |f| {
+                put_u64(f, key, 1);
+                put_u64(f, idl, 1);
+                put_u64(f, idl + 8, 1);
+            }),
+        ),
+        (
+            "empty branch page",
+            Box::new(move |f| put_u16(f, main_root as usize * ps + 12, 16)),
+        ),
+        (
+            "last transaction number",
+            Box::new(move |f| {
+                // u64::MAX is odd: it belongs in meta page 1, whose
+                // txnid follows the header, five fields and two records.
+                put_u64(f, ps + 16 + 128, u64::MAX);
+            }),
+        ),
+        (
+            "overflow run of billions of pages",
+            Box::new(move |f| {
+                let at = big_run * ps + 12;
+                f[at..at + 4].copy_from_slice(&0x7fff_ffffu32.to_le_bytes());
+            }),
+        ),
+    ];
+    let mut failures = Vec::new();
+    for (what, craft) in &cases {
+        let mut bytes = clean.clone();
+        craft(&mut bytes);
+        for flags in [
+            e::EnvFlags::NOSYNC,
+            e::EnvFlags::NOSYNC | e::EnvFlags::WRITEMAP,
+        ] {
+            let label = format!("{what} ({flags:?})");
+            let case_dir = dir.join("case");
+            let _ = std::fs::remove_dir_all(&case_dir);
+            std::fs::create_dir_all(&case_dir).expect("case dir");
+            std::fs::write(case_dir.join("data.mdb"), &bytes).expect("write");
+            let outcome = guarded(&label, || {
+                let env = Env::builder()
+                    .max_dbs(2)
+                    .flags(flags)
+                    .open(&case_dir)
+                    .expect("the damage is past what opening reads");
+                let result = (|| -> e::Result<()> {
+                    let mut txn = env.write_txn()?;
+                    let main = txn.open_db(None)?;
+                    for i in 0..600u32 {
+                        txn.put(
+                            main,
+                            format!("key{i:05}").as_bytes(),
+                            b"new",
+                            e::PutFlags::empty(),
+                        )?;
+                    }
+                    let big = txn.open_db(Some("big"))?;
+                    txn.del(big, b"big", None)?;
+                    txn.commit()
+                })();
+                assert!(
+                    matches!(result, Err(Error::Corrupted { .. })),
+                    "{label}: {result:?}"
+                );
+            });
+            failures.extend(outcome);
+        }
+    }
+    assert!(failures.is_empty(), "{failures:#?}");
+}

@@ -1,13 +1,13 @@
-//! The traversal shared by the fuzz target and the replay harness: open a
-//! data file from bytes and read everything a reader can reach, the way a
-//! hostile file would be read in practice.
+//! What the fuzz targets and the replay harness run on an input: open it as
+//! a data file from bytes and read everything a reader can reach
+//! ([`open_traverse`]), or open it as an environment on disk and write to
+//! it ([`write_damaged`]), the way a hostile file would be met in practice.
 //!
 //! Every failure must be an `Error` value; a panic, an out-of-bounds read or
 //! a traversal that does not end is a bug in the engine.
 
 use prunedb_engine::btree::PageSource;
 use prunedb_engine::format::DbRecord;
-use prunedb_engine::snapshot::SliceSource;
 use prunedb_engine::walk::{self, Descend, Visit};
 use prunedb_engine::{CursorOp, DbFlags, Snapshot};
 
@@ -30,7 +30,7 @@ pub fn open_traverse(data: &[u8]) -> usize {
 
 /// Reads everything reachable in `snap`: the page walk, the integrity
 /// check, the free lists, and every database through cursors and gets.
-pub fn traverse(snap: &Snapshot<SliceSource<'_>>) -> usize {
+pub fn traverse<S: PageSource>(snap: &Snapshot<S>) -> usize {
     let mut failures = 0;
     let mut pages = 0u64;
     let mut visitor = |v: &Visit<'_>| {
@@ -139,6 +139,131 @@ fn scan<S: PageSource>(snap: &Snapshot<S>, rec: &DbRecord) -> usize {
         let _ = cur.get(CursorOp::Last, None, None);
         let _ = cur.get(CursorOp::Next, None, None);
         let _ = cur.get(CursorOp::Prev, None, None);
+    }
+    failures
+}
+
+/// Keys read per database before writing to it.
+const WRITE_KEYS: usize = 16;
+
+/// Writes `data` as `dir/data.mdb`, opens it as an environment (plain, then
+/// again from the same bytes with `WRITEMAP`) and writes to it: puts over
+/// keys found there and new ones (one with an overflow value), deletes, an
+/// APPEND, a nested transaction aborted and one kept, a commit; then reads
+/// the result back and checks it. Returns how many steps failed (with an
+/// `Error`, as they should on a damaged file).
+pub fn write_damaged(data: &[u8], dir: &std::path::Path) -> usize {
+    use prunedb_engine::EnvFlags;
+    let mut failures = 0;
+    for flags in [EnvFlags::NOSYNC, EnvFlags::NOSYNC | EnvFlags::WRITEMAP] {
+        let _ = std::fs::remove_file(dir.join("data.mdb"));
+        let _ = std::fs::remove_file(dir.join("lock.mdb"));
+        std::fs::write(dir.join("data.mdb"), data).expect("write the data file");
+        failures += write_env(dir, flags);
+    }
+    failures
+}
+
+fn write_env(dir: &std::path::Path, flags: prunedb_engine::EnvFlags) -> usize {
+    use prunedb_engine::{Env, PutFlags, ReadTxn};
+    // A map no bigger than a few times the input: a hostile meta page may
+    // ask for terabytes.
+    let Ok(env) = Env::builder()
+        .max_dbs(16)
+        .map_size(1 << 24)
+        .flags(flags)
+        .open(dir)
+    else {
+        return 1;
+    };
+    let mut failures = 0;
+    // What is there to overwrite and delete, read first.
+    let mut found: Vec<(Option<String>, Vec<Vec<u8>>)> = Vec::new();
+    if let Ok(txn) = env.read_txn() {
+        let mut names: Vec<Option<String>> = vec![None];
+        match txn.db_names() {
+            // Only UTF-8 names can be opened by name.
+            Ok(n) => names.extend(
+                n.into_iter()
+                    .filter_map(|n| String::from_utf8(n).ok())
+                    .take(8)
+                    .map(Some),
+            ),
+            Err(_) => failures += 1,
+        }
+        for name in names {
+            let Ok(db) = txn.open_db(name.as_deref()) else {
+                failures += 1;
+                continue;
+            };
+            let mut keys = Vec::new();
+            if let Ok(mut cur) = txn.cursor(db) {
+                let mut op = CursorOp::First;
+                while keys.len() < WRITE_KEYS {
+                    match cur.get(op, None, None) {
+                        Ok(Some((k, _))) => keys.push(k.to_vec()),
+                        Ok(None) => break,
+                        Err(_) => {
+                            failures += 1;
+                            break;
+                        }
+                    }
+                    op = CursorOp::Next;
+                }
+            }
+            found.push((name, keys));
+        }
+    }
+    let Ok(mut txn) = env.write_txn() else {
+        return failures + 1;
+    };
+    let big = vec![0xa5u8; 3 * 4096 + 17];
+    let mut errs = 0;
+    let mut step = |r: prunedb_engine::Result<()>| errs += r.is_err() as usize;
+    for (name, keys) in &found {
+        let Ok(db) = txn.open_db(name.as_deref()) else {
+            step(Err(prunedb_engine::Error::BadDbi));
+            continue;
+        };
+        for (i, k) in keys.iter().enumerate() {
+            step(match i % 4 {
+                0 => txn.put(db, k, b"overwritten", PutFlags::empty()),
+                1 => txn.del(db, k, None),
+                2 => txn.put(db, &[k.as_slice(), b"+"].concat(), k, PutFlags::empty()),
+                _ => txn.put(db, k, b"kept", PutFlags::NOOVERWRITE),
+            });
+        }
+        step(txn.put(db, b"\x00fuzz-new", &big, PutFlags::empty()));
+        step(txn.put(
+            db,
+            b"\xff\xff\xff\xfffuzz-last",
+            b"appended",
+            PutFlags::APPEND,
+        ));
+        // A child that deletes and aborts, then one that puts and commits.
+        match txn.nested() {
+            Ok(mut child) => {
+                for k in keys.iter().take(4) {
+                    step(child.del(db, k, None));
+                }
+            }
+            Err(e) => step(Err(e)),
+        }
+        match txn.nested() {
+            Ok(mut child) => {
+                step(child.put(db, b"\x01fuzz-nested", b"kept", PutFlags::empty()));
+                step(child.commit());
+            }
+            Err(e) => step(Err(e)),
+        }
+    }
+    failures += errs;
+    failures += txn.commit().is_err() as usize;
+    // What the commit left must read back, or fail with an error.
+    if let Ok(txn) = env.read_txn() {
+        failures += traverse(txn.snapshot());
+    } else {
+        failures += 1;
     }
     failures
 }

@@ -290,8 +290,11 @@ fn search_leaf<'s, S: PageStore + ?Sized>(
             path.ki.push(idx);
             return Ok((page, exact));
         }
+        let Some(last) = page.len().checked_sub(1) else {
+            return Err(Error::corrupted(pgno, "empty branch page"));
+        };
         let i = if idx >= page.len() {
-            page.len() - 1
+            last
         } else if !exact {
             idx.saturating_sub(1)
         } else {
@@ -889,14 +892,23 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
 
     /// Frees the overflow run of a BIGDATA node.
     fn free_overflow(&mut self, t: &mut TreeRef<'_>, pgno: u64) -> Result<()> {
+        let count = self.overflow_run(pgno)?;
+        self.s.free(pgno, count);
+        t.rec.overflow_pages = t.rec.overflow_pages.saturating_sub(count);
+        Ok(())
+    }
+
+    /// The length of the overflow run at `pgno`, as its first page says,
+    /// checked to lie in the file: a damaged count must not free (list as
+    /// reusable) pages that do not exist, billions of them.
+    fn overflow_run(&self, pgno: u64) -> Result<u64> {
         let first = self.s.pages(pgno, 1)?;
         let count = crate::format::overflow_pages(first).unwrap_or(0) as u64;
         if count == 0 {
             return Err(Error::corrupted(pgno, "empty overflow run"));
         }
-        self.s.free(pgno, count);
-        t.rec.overflow_pages = t.rec.overflow_pages.saturating_sub(count);
-        Ok(())
+        self.s.pages(pgno, count)?;
+        Ok(count)
     }
 
     /// Frees every page of a tree (`mdb_drop0`), including overflow runs and
@@ -923,8 +935,7 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
                 for i in 0..page.len() {
                     let node = page.node(i)?;
                     if let Some(ov) = node.overflow_pgno() {
-                        let first = self.s.pages(ov, 1)?;
-                        runs.push((ov, crate::format::overflow_pages(first).unwrap_or(1) as u64));
+                        runs.push((ov, self.overflow_run(ov)?));
                     } else if node.flags.contains(NodeFlags::DUPDATA)
                         && node.flags.contains(NodeFlags::SUBDATA)
                     {

@@ -637,6 +637,13 @@ impl Env {
             }
         };
         meta.validate(meta.txnid & 1)?;
+        if meta.txnid == u64::MAX {
+            // No next transaction number: only a damaged meta page says so.
+            return Err(Error::corrupted(
+                meta.txnid & 1,
+                "transaction number at its limit",
+            ));
+        }
         let len = self.file_len(self.snapshot_len(&meta))?;
         let map = self.inner.map.view(len as usize, self.inner.page_size);
         let writable = writable_map(self.inner.flags).then_some(&self.inner.map);

@@ -9,7 +9,7 @@ use super::{Database, Env, ReadTxn};
 use crate::btree::write::{check_nodes, copy_used, PageStore, PutFlags, Writer};
 use crate::btree::{Cursor, CursorOp, PageSource};
 use crate::error::{Error, Result};
-use crate::format::{DbFlags, DbRecord, Meta, NodeFlags, Page, FREE_DBI, MAIN_DBI};
+use crate::format::{DbFlags, DbRecord, Meta, NodeFlags, Page, FREE_DBI, MAIN_DBI, NUM_METAS};
 
 /// Hashes page numbers for the dirty-page map: one multiplication
 /// (Fibonacci hashing) instead of SipHash, which dominated lookups on the
@@ -529,12 +529,15 @@ impl WriteState<'_> {
             )
         };
         // Every page a free list names was in use before this transaction
-        // began; one past that end would come from a damaged file.
+        // began, and is not a meta page; any other comes from a damaged file.
         if let Some(&p) = pages.iter().find(|&&p| p >= self.dirty.base) {
             return Err(Error::corrupted(
                 p,
                 "free-page list names a page past the end",
             ));
+        }
+        if let Some(&p) = pages.iter().find(|&&p| p < NUM_METAS) {
+            return Err(Error::corrupted(p, "free-page list names a meta page"));
         }
         self.reclaimed.push(key);
         self.pghead.extend(pages);
@@ -594,6 +597,11 @@ impl PageStore for WriteState<'_> {
         // `self`, so they go straight into the new dirty page.
         let src = self.map.page_bytes(pgno, 1)?;
         let new = self.alloc_pgno(1)?;
+        if new == pgno {
+            // Only a damaged free list hands out a page in use. Under
+            // WRITEMAP the copy would write the very bytes it reads.
+            return Err(Error::corrupted(pgno, "free-page list names a page in use"));
+        }
         let mut copy = self.page_copy(new, src)?;
         // The checks `tree_page` and `check_nodes` make, on the copy: it is
         // what later edits trust, and the copy has just brought it into the

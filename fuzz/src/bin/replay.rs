@@ -1,21 +1,23 @@
-//! A stable-toolchain harness for the `open_traverse` target: replays a
-//! corpus, then runs a random mutation loop over it, each case under
-//! `catch_unwind` and a time limit. Inputs that panic or run too long are
-//! saved under `artifacts/open_traverse/` and make the exit status 1.
+//! A stable-toolchain harness for the fuzz targets: replays a corpus, then
+//! runs a random mutation loop over it, each case under `catch_unwind` and
+//! a time limit. Inputs that panic or run too long are saved under
+//! `artifacts/<target>/` and make the exit status 1.
 //!
 //! ```text
-//! replay [--iters N] [--seconds S] [--seed X] [--limit-ms MS] [PATH...]
+//! replay [--write] [--iters N] [--seconds S] [--seed X] [--limit-ms MS] [PATH...]
 //! ```
-//! Paths are files or directories (default: `corpus/open_traverse` beside
-//! this crate). Without `--iters` or `--seconds` only the corpus is replayed.
+//! The target is `open_traverse`, or with `--write` `write_damaged`. Paths
+//! are files or directories (default: `corpus/open_traverse` beside this
+//! crate). Without `--iters` or `--seconds` only the corpus is replayed.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-use prunedb_fuzz::{mutate, open_traverse, Rng};
+use prunedb_fuzz::{mutate, open_traverse, write_damaged, Rng};
 
 struct Opts {
+    write: bool,
     iters: u64,
     seconds: u64,
     seed: u64,
@@ -25,6 +27,7 @@ struct Opts {
 
 fn parse_args() -> Opts {
     let mut o = Opts {
+        write: false,
         iters: 0,
         seconds: 0,
         seed: 1,
@@ -39,12 +42,15 @@ fn parse_args() -> Opts {
                 .unwrap_or_else(|| panic!("{name} needs a number"))
         };
         match a.as_str() {
+            "--write" => o.write = true,
             "--iters" => o.iters = num("--iters"),
             "--seconds" => o.seconds = num("--seconds"),
             "--seed" => o.seed = num("--seed"),
             "--limit-ms" => o.limit = Duration::from_millis(num("--limit-ms")),
             "-h" | "--help" => {
-                println!("replay [--iters N] [--seconds S] [--seed X] [--limit-ms MS] [PATH...]");
+                println!(
+                    "replay [--write] [--iters N] [--seconds S] [--seed X] [--limit-ms MS] [PATH...]"
+                );
                 std::process::exit(0);
             }
             _ => o.paths.push(PathBuf::from(a)),
@@ -83,9 +89,28 @@ enum Outcome {
     Slow(Duration),
 }
 
-fn run(data: &[u8], limit: Duration) -> Outcome {
+/// The target a case runs: a read of the bytes, or writes through an
+/// environment in `dir`.
+enum Target {
+    Read,
+    Write(PathBuf),
+}
+
+impl Target {
+    fn name(&self) -> &'static str {
+        match self {
+            Target::Read => "open_traverse",
+            Target::Write(_) => "write_damaged",
+        }
+    }
+}
+
+fn run(target: &Target, data: &[u8], limit: Duration) -> Outcome {
     let start = Instant::now();
-    match catch_unwind(AssertUnwindSafe(|| open_traverse(data))) {
+    match catch_unwind(AssertUnwindSafe(|| match target {
+        Target::Read => open_traverse(data),
+        Target::Write(dir) => write_damaged(data, dir),
+    })) {
         Err(p) => Outcome::Panic(
             p.downcast_ref::<String>()
                 .cloned()
@@ -97,8 +122,10 @@ fn run(data: &[u8], limit: Duration) -> Outcome {
     }
 }
 
-fn save(kind: &str, seed: u64, data: &[u8]) -> PathBuf {
-    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("artifacts/open_traverse");
+fn save(target: &Target, kind: &str, seed: u64, data: &[u8]) -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("artifacts")
+        .join(target.name());
     std::fs::create_dir_all(&dir).expect("artifacts dir");
     let path = dir.join(format!("{kind}-{seed:016x}"));
     std::fs::write(&path, data).expect("save artifact");
@@ -109,6 +136,13 @@ fn main() {
     let o = parse_args();
     // Panics are counted and reported here, not printed one by one.
     std::panic::set_hook(Box::new(|_| {}));
+    let target = if o.write {
+        let dir = std::env::temp_dir().join(format!("prunedb-replay-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).expect("replay directory");
+        Target::Write(dir)
+    } else {
+        Target::Read
+    };
     let corpus = load(&o.paths);
     if corpus.is_empty() {
         eprintln!("no inputs in {:?}", o.paths);
@@ -116,7 +150,7 @@ fn main() {
     }
     let mut bad = 0u64;
     for (name, data) in &corpus {
-        match run(data, o.limit) {
+        match run(&target, data, o.limit) {
             Outcome::Ok => {}
             Outcome::Panic(m) => {
                 bad += 1;
@@ -151,7 +185,12 @@ fn main() {
         for _ in 0..1 + case_rng.below(4) {
             mutate(&mut data, other, &mut case_rng);
         }
-        match run(&data, o.limit) {
+        if let Target::Write(_) = target {
+            // A panic while a transaction unwinds aborts the process, which
+            // `catch_unwind` cannot report: the case is on disk first.
+            save(&target, "current", 0, &data);
+        }
+        match run(&target, &data, o.limit) {
             Outcome::Ok => {
                 if prunedb_engine::Snapshot::from_bytes(&data).is_ok() {
                     opened += 1;
@@ -165,12 +204,12 @@ fn main() {
             }
             Outcome::Panic(m) => {
                 bad += 1;
-                let p = save("crash", seed, &data);
+                let p = save(&target, "crash", seed, &data);
                 eprintln!("case {seed:#x}: panic: {m} (saved {})", p.display());
             }
             Outcome::Slow(t) => {
                 bad += 1;
-                let p = save("slow", seed, &data);
+                let p = save(&target, "slow", seed, &data);
                 eprintln!("case {seed:#x}: took {t:?} (saved {})", p.display());
             }
         }
@@ -187,6 +226,9 @@ fn main() {
             "mutation loop: {cases} cases in {:.1?}, {opened} opened, {bad} failing",
             started.elapsed()
         );
+    }
+    if let Target::Write(dir) = &target {
+        let _ = std::fs::remove_dir_all(dir);
     }
     if bad > 0 {
         std::process::exit(1);
