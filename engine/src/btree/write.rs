@@ -86,7 +86,8 @@ pub fn overflow_count(size: usize, page_size: usize) -> u64 {
 
 const FILL_THRESHOLD: usize = 250;
 
-/// One tree being changed: its record and ordering.
+/// One tree being changed: its record and ordering. The record's counts
+/// change saturating: a damaged file may hold any value there.
 struct TreeRef<'r> {
     rec: &'r mut DbRecord,
     cmp: Cmp,
@@ -615,9 +616,9 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
         };
         let rp = self.s.alloc(1)?;
         if flags & PageFlags::BRANCH.0 != 0 {
-            t.rec.branch_pages += 1;
+            t.rec.branch_pages = t.rec.branch_pages.saturating_add(1);
         } else {
-            t.rec.leaf_pages += 1;
+            t.rec.leaf_pages = t.rec.leaf_pages.saturating_add(1);
         }
         let p = self.s.page_mut(rp)?;
         pb::init(p, rp, flags);
@@ -650,9 +651,9 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
         let (right, sep) = nodes.split_at_separator(s, leaf2, branch);
         let rp = self.s.alloc(1)?;
         if branch {
-            t.rec.branch_pages += 1;
+            t.rec.branch_pages = t.rec.branch_pages.saturating_add(1);
         } else {
-            t.rec.leaf_pages += 1;
+            t.rec.leaf_pages = t.rec.leaf_pages.saturating_add(1);
         }
         let ok_l = fill_page(self.s.page_mut(pgno)?, pgno, flags, pad, &nodes, leaf2);
         let ok_r = fill_page(self.s.page_mut(rp)?, rp, flags, pad, &right, leaf2);
@@ -684,8 +685,8 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
             pb::add_node(p, 0, &pb::branch_node(&[], pgno));
             pb::add_node(p, 1, &sep_node);
             t.rec.root = root;
-            t.rec.depth += 1;
-            t.rec.branch_pages += 1;
+            t.rec.depth = t.rec.depth.saturating_add(1);
+            t.rec.branch_pages = t.rec.branch_pages.saturating_add(1);
             if !path.pg.insert(0, root) || !path.ki.insert(0, 0) {
                 return Err(Error::corrupted(root, "tree deeper than a path holds"));
             }
@@ -767,8 +768,8 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
                 };
                 self.s.free(pgno, 1);
                 t.rec.root = child;
-                t.rec.depth -= 1;
-                t.rec.branch_pages -= 1;
+                t.rec.depth = t.rec.depth.saturating_sub(1);
+                t.rec.branch_pages = t.rec.branch_pages.saturating_sub(1);
                 path.pg.remove(0);
                 path.ki.remove(0);
             }
@@ -825,9 +826,9 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
             }
             self.s.free(rpg, 1);
             if branch {
-                t.rec.branch_pages -= 1;
+                t.rec.branch_pages = t.rec.branch_pages.saturating_sub(1);
             } else {
-                t.rec.leaf_pages -= 1;
+                t.rec.leaf_pages = t.rec.leaf_pages.saturating_sub(1);
             }
             pb::del_node(self.s.page_mut(parent)?, ri);
             path.ki[level - 1] = li;
@@ -878,7 +879,7 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
             let (value, tail) = run[PAGE_HEADER_SIZE..].split_at_mut(data.len());
             value.copy_from_slice(data);
             tail.fill(0);
-            t.rec.overflow_pages += count;
+            t.rec.overflow_pages = t.rec.overflow_pages.saturating_add(count);
             return Ok(ValueNode {
                 flags: NodeFlags(flags.0 | NodeFlags::BIGDATA.0),
                 overflow: Some(pgno.to_le_bytes()),
@@ -1031,7 +1032,7 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
                 node.node(key, data),
                 flags.contains(PutFlags::APPEND),
             )?;
-            t.rec.entries += 1;
+            t.rec.entries = t.rec.entries.saturating_add(1);
             return Ok(PutOutcome { added: true });
         }
         if flags.contains(PutFlags::NOOVERWRITE) {
@@ -1062,7 +1063,7 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
         };
         let added = self.put_dup(&mut t, &mut path, key, data, flags, d, nflags, old.0, old.2)?;
         if added {
-            t.rec.entries += 1;
+            t.rec.entries = t.rec.entries.saturating_add(1);
         }
         Ok(PutOutcome { added })
     }
@@ -1134,7 +1135,7 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
         if !pb::add_leaf(p, n, key, data, data.len(), NodeFlags(0)) {
             return Ok(false);
         }
-        rec.entries += 1;
+        rec.entries = rec.entries.saturating_add(1);
         Ok(true)
     }
 
@@ -1412,7 +1413,7 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
             }
         };
         self.insert(&mut t, &mut path, node, flags.contains(PutFlags::APPENDDUP))?;
-        t.rec.entries += 1;
+        t.rec.entries = t.rec.entries.saturating_add(1);
         Ok(true)
     }
 
@@ -1669,7 +1670,7 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
             },
             false,
         )?;
-        t.rec.entries += 1;
+        t.rec.entries = t.rec.entries.saturating_add(1);
         Ok(())
     }
 
