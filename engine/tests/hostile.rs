@@ -1071,3 +1071,43 @@ fn writes_meet_crafted_damage_with_errors() {
     }
     assert!(failures.is_empty(), "{failures:#?}");
 }
+
+/// Meta pages that disagree on the page size are refused at open: the
+/// newer one would otherwise have readers look for it a page size away,
+/// past the end of a short file, where reading the map raises SIGBUS (which
+/// would end this test's process).
+#[test]
+fn meta_pages_disagreeing_on_the_page_size_are_refused() {
+    let dir = tempdir("meta-page-size");
+    let clean = free_list_fixture(&dir);
+    let ps = Snapshot::from_bytes(&clean)
+        .expect("clean")
+        .source()
+        .page_size();
+    // Meta page 1 claims 8 times the page size and the newest txnid; the
+    // file ends at the end of its second page.
+    let mut bytes = clean[..2 * ps].to_vec();
+    let meta1 = ps + 16;
+    let pad = meta1 + 24;
+    let claimed = (ps * 8) as u32;
+    bytes[pad..pad + 4].copy_from_slice(&claimed.to_le_bytes());
+    put_u64(&mut bytes, meta1 + 128, 1001);
+    for flags in [
+        e::EnvFlags::NOSYNC,
+        e::EnvFlags::NOSYNC | e::EnvFlags::WRITEMAP,
+    ] {
+        let case_dir = dir.join("case");
+        let _ = std::fs::remove_dir_all(&case_dir);
+        std::fs::create_dir_all(&case_dir).expect("case dir");
+        std::fs::write(case_dir.join("data.mdb"), &bytes).expect("write");
+        let opened = Env::builder()
+            .map_size(16 << 20)
+            .flags(flags)
+            .open(&case_dir)
+            .and_then(|env| env.read_txn().map(|_| ()));
+        assert!(
+            matches!(opened, Err(Error::Corrupted { .. })),
+            "{flags:?}: {opened:?}"
+        );
+    }
+}

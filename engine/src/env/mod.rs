@@ -259,6 +259,12 @@ fn read_metas(read: impl Fn(u64, &mut [u8]) -> bool) -> Result<(Meta, [Option<Me
         return Err(Error::Invalid);
     }
     let m1 = Meta::parse(&buf, 1)?;
+    // The page size placed the second meta page: a second meta page that
+    // says otherwise would have readers look for it elsewhere, past the
+    // end of a short file (SIGBUS through the map).
+    if m1.page_size() as u64 != ps {
+        return Err(Error::corrupted(1, "meta pages disagree on the page size"));
+    }
     let pick = if m1.txnid > m0.txnid { m1 } else { m0 };
     Ok((pick, [Some(m0), Some(m1)]))
 }
