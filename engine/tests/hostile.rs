@@ -1111,3 +1111,47 @@ fn meta_pages_disagreeing_on_the_page_size_are_refused() {
         );
     }
 }
+
+/// Emptying a tree whose branch reaches one page from every child (a
+/// crafted DAG; nested, it took the walk exponential time) is refused: a
+/// page reached twice is an error, not a second walk and a second free.
+#[test]
+fn emptying_a_tree_that_reaches_a_page_twice_is_refused() {
+    let dir = tempdir("reached-twice");
+    let clean = free_list_fixture(&dir);
+    let snap = Snapshot::from_bytes(&clean).expect("clean");
+    let ps = snap.source().page_size();
+    let root = snap.main_db().root as usize * ps;
+    assert!(snap.main_db().depth >= 2, "the main root must be a branch");
+    let mut bytes = clean.clone();
+    // Every branch node's child, in the first 6 bytes of its header, made
+    // node 0's.
+    let nkeys = (get_u16(&bytes, root + 12) as usize - 16) / 2;
+    let node = |b: &[u8], i: usize| root + get_u16(b, root + 16 + 2 * i) as usize;
+    let first: Vec<u8> = bytes[node(&bytes, 0)..node(&bytes, 0) + 6].to_vec();
+    for i in 1..nkeys {
+        let at = node(&bytes, i);
+        bytes[at..at + 6].copy_from_slice(&first);
+    }
+    for flags in [
+        e::EnvFlags::NOSYNC,
+        e::EnvFlags::NOSYNC | e::EnvFlags::WRITEMAP,
+    ] {
+        let case_dir = dir.join("case");
+        let _ = std::fs::remove_dir_all(&case_dir);
+        std::fs::create_dir_all(&case_dir).expect("case dir");
+        std::fs::write(case_dir.join("data.mdb"), &bytes).expect("write");
+        let env = Env::builder()
+            .max_dbs(2)
+            .flags(flags)
+            .open(&case_dir)
+            .expect("open");
+        let mut txn = env.write_txn().expect("write txn");
+        let main = txn.open_db(None).expect("main");
+        let cleared = txn.clear_db(main);
+        assert!(
+            matches!(cleared, Err(Error::Corrupted { .. })),
+            "{flags:?}: {cleared:?}"
+        );
+    }
+}

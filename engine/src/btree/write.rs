@@ -921,9 +921,15 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
         // Each entry carries the depth of the tree it belongs to: a dup
         // sub-database's pages count their levels from its own root.
         let mut stack = alloc::vec![(rec.root, 1usize, rec.depth as usize)];
+        // A damaged tree may reach one page from many parents: walking it
+        // again each time would take exponential time (and free it twice).
+        let mut seen = alloc::collections::BTreeSet::new();
         while let Some((pgno, level, depth)) = stack.pop() {
             if level > depth || level > MAX_DEPTH {
                 return Err(Error::corrupted(pgno, "tree deeper than recorded"));
+            }
+            if !seen.insert(pgno) {
+                return Err(Error::corrupted(pgno, "page reached twice"));
             }
             let page = validated(&*self.s, pgno)?;
             let mut children = Vec::new();
