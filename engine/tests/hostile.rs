@@ -908,6 +908,23 @@ fn deepest_nesting_fits_a_small_stack() {
         .expect("walk of the deepest file");
 }
 
+/// The modes the write cases run in: plain, and writing in place in the map.
+fn write_modes() -> [e::EnvFlags; 2] {
+    [
+        e::EnvFlags::NOSYNC,
+        e::EnvFlags::NOSYNC | e::EnvFlags::WRITEMAP,
+    ]
+}
+
+/// `dir/case`, made anew with `bytes` as its only file, the data file.
+fn fresh_case(dir: &Path, bytes: &[u8]) -> std::path::PathBuf {
+    let case = dir.join("case");
+    let _ = std::fs::remove_dir_all(&case);
+    std::fs::create_dir_all(&case).expect("case dir");
+    std::fs::write(case.join("data.mdb"), bytes).expect("write");
+    case
+}
+
 /// A small environment by C LMDB with a free-page record (the second
 /// commit rewrote pages the first wrote) and a value in an overflow run
 /// in the named database `big`.
@@ -1030,15 +1047,9 @@ fn writes_meet_crafted_damage_with_errors() {
     for (what, must_fail, craft) in &cases {
         let mut bytes = clean.clone();
         craft(&mut bytes);
-        for flags in [
-            e::EnvFlags::NOSYNC,
-            e::EnvFlags::NOSYNC | e::EnvFlags::WRITEMAP,
-        ] {
+        for flags in write_modes() {
             let label = format!("{what} ({flags:?})");
-            let case_dir = dir.join("case");
-            let _ = std::fs::remove_dir_all(&case_dir);
-            std::fs::create_dir_all(&case_dir).expect("case dir");
-            std::fs::write(case_dir.join("data.mdb"), &bytes).expect("write");
+            let case_dir = fresh_case(&dir, &bytes);
             let outcome = guarded(&label, || {
                 let env = Env::builder()
                     .max_dbs(2)
@@ -1092,14 +1103,8 @@ fn meta_pages_disagreeing_on_the_page_size_are_refused() {
     let claimed = (ps * 8) as u32;
     bytes[pad..pad + 4].copy_from_slice(&claimed.to_le_bytes());
     put_u64(&mut bytes, meta1 + 128, 1001);
-    for flags in [
-        e::EnvFlags::NOSYNC,
-        e::EnvFlags::NOSYNC | e::EnvFlags::WRITEMAP,
-    ] {
-        let case_dir = dir.join("case");
-        let _ = std::fs::remove_dir_all(&case_dir);
-        std::fs::create_dir_all(&case_dir).expect("case dir");
-        std::fs::write(case_dir.join("data.mdb"), &bytes).expect("write");
+    for flags in write_modes() {
+        let case_dir = fresh_case(&dir, &bytes);
         let opened = Env::builder()
             .map_size(16 << 20)
             .flags(flags)
@@ -1133,14 +1138,8 @@ fn emptying_a_tree_that_reaches_a_page_twice_is_refused() {
         let at = node(&bytes, i);
         bytes[at..at + 6].copy_from_slice(&first);
     }
-    for flags in [
-        e::EnvFlags::NOSYNC,
-        e::EnvFlags::NOSYNC | e::EnvFlags::WRITEMAP,
-    ] {
-        let case_dir = dir.join("case");
-        let _ = std::fs::remove_dir_all(&case_dir);
-        std::fs::create_dir_all(&case_dir).expect("case dir");
-        std::fs::write(case_dir.join("data.mdb"), &bytes).expect("write");
+    for flags in write_modes() {
+        let case_dir = fresh_case(&dir, &bytes);
         let env = Env::builder()
             .max_dbs(2)
             .flags(flags)
