@@ -241,31 +241,11 @@ fn init_metas(file: &File, opts: &EnvBuilder) -> Result<()> {
 const DEFAULT_MAP_SIZE: u64 = 1 << 20;
 
 /// Reads both meta pages from `read` (a function that fills a buffer at a
-/// file offset) and returns the newer valid one, as `mdb_env_read_header`
-/// does. The page size comes from meta 0.
+/// file offset) and returns the newer one, as `mdb_env_read_header` does
+/// (see [`crate::format::both_metas`]).
 fn read_metas(read: impl Fn(u64, &mut [u8]) -> bool) -> Result<(Meta, [Option<Meta>; 2])> {
-    let mut buf = [0u8; PAGE_HEADER_SIZE + META_SIZE];
-    if !read(0, &mut buf) {
-        return Err(Error::Invalid);
-    }
-    let m0 = Meta::parse(&buf, 0)?;
-    let ps = m0.page_size() as u64;
-    if !(crate::format::MIN_PAGE_SIZE as u64..=crate::format::MAX_PAGE_SIZE as u64).contains(&ps)
-        || !ps.is_power_of_two()
-    {
-        return Err(Error::corrupted(0, "meta page size"));
-    }
-    if !read(ps, &mut buf) {
-        return Err(Error::Invalid);
-    }
-    let m1 = Meta::parse(&buf, 1)?;
-    // The page size placed the second meta page: a second meta page that
-    // says otherwise would have readers look for it elsewhere, past the
-    // end of a short file (SIGBUS through the map).
-    if m1.page_size() as u64 != ps {
-        return Err(Error::corrupted(1, "meta pages disagree on the page size"));
-    }
-    let pick = if m1.txnid > m0.txnid { m1 } else { m0 };
+    let [m0, m1] = crate::format::both_metas(read)?;
+    let (pick, _) = crate::format::newer_meta(m0, m1);
     Ok((pick, [Some(m0), Some(m1)]))
 }
 

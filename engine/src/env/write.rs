@@ -530,14 +530,16 @@ impl WriteState<'_> {
         };
         // Every page a free list names was in use before this transaction
         // began, and is not a meta page; any other comes from a damaged file.
-        if let Some(&p) = pages.iter().find(|&&p| p >= self.dirty.base) {
-            return Err(Error::corrupted(
-                p,
-                "free-page list names a page past the end",
-            ));
-        }
-        if let Some(&p) = pages.iter().find(|&&p| p < NUM_METAS) {
-            return Err(Error::corrupted(p, "free-page list names a meta page"));
+        if let Some(&p) = pages
+            .iter()
+            .find(|&&p| p >= self.dirty.base || p < NUM_METAS)
+        {
+            let what = if p < NUM_METAS {
+                "free-page list names a meta page"
+            } else {
+                "free-page list names a page past the end"
+            };
+            return Err(Error::corrupted(p, what));
         }
         self.reclaimed.push(key);
         self.pghead.extend(pages);

@@ -110,20 +110,49 @@ impl Meta {
 }
 
 /// Reads both meta pages at the start of a data file's bytes and returns
-/// the newer one with its page number, as `mdb_env_read_header` picks it:
-/// both must be meta pages of this format, and the page size (which places
-/// meta page 1) comes from meta page 0. The result is not yet
-/// [validated](Meta::validate).
+/// the newer one with its page number (see [`both_metas`] and
+/// [`newer_meta`]). The result is not yet [validated](Meta::validate).
 pub fn newest_meta(file: &[u8]) -> Result<(Meta, u64)> {
-    let m0 = Meta::parse(file, 0)?;
+    let [m0, m1] = both_metas(|off, buf| {
+        let src = usize::try_from(off)
+            .ok()
+            .and_then(|o| file.get(o..o.checked_add(buf.len())?));
+        src.map(|src| buf.copy_from_slice(src)).is_some()
+    })?;
+    Ok(newer_meta(m0, m1))
+}
+
+/// Reads both meta pages through `read`, which fills a buffer from a file
+/// offset (false if it cannot), as `mdb_env_read_header` does: both must
+/// be meta pages of this format, the page size (which places meta page 1)
+/// comes from meta page 0, and meta page 1 must agree with it: one that
+/// says otherwise would have readers look for it elsewhere, past the end
+/// of a short file.
+pub fn both_metas(mut read: impl FnMut(u64, &mut [u8]) -> bool) -> Result<[Meta; 2]> {
+    let mut buf = [0u8; PAGE_HEADER_SIZE + META_SIZE];
+    if !read(0, &mut buf) {
+        return Err(Error::Invalid);
+    }
+    let m0 = Meta::parse(&buf, 0)?;
     let ps = m0.page_size();
     if !(super::MIN_PAGE_SIZE..=super::MAX_PAGE_SIZE).contains(&ps) || !ps.is_power_of_two() {
         return Err(Error::corrupted(0, "meta page size"));
     }
-    let m1 = Meta::parse(file.get(ps..).ok_or(Error::Invalid)?, 1)?;
-    Ok(if m1.txnid > m0.txnid {
+    if !read(ps as u64, &mut buf) {
+        return Err(Error::Invalid);
+    }
+    let m1 = Meta::parse(&buf, 1)?;
+    if m1.page_size() != ps {
+        return Err(Error::corrupted(1, "meta pages disagree on the page size"));
+    }
+    Ok([m0, m1])
+}
+
+/// The newer of the two meta pages, with its page number.
+pub fn newer_meta(m0: Meta, m1: Meta) -> (Meta, u64) {
+    if m1.txnid > m0.txnid {
         (m1, 1)
     } else {
         (m0, 0)
-    })
+    }
 }

@@ -10,7 +10,7 @@ mod meta;
 mod page;
 
 pub use db::{DbFlags, DbRecord, DB_RECORD_SIZE};
-pub use meta::{newest_meta, Meta, META_SIZE};
+pub use meta::{both_metas, newer_meta, newest_meta, Meta, META_SIZE};
 pub use page::{
     overflow_pages, Node, NodeFlags, Page, PageFlags, NODE_HEADER_SIZE, PAGE_HEADER_SIZE,
 };
