@@ -12,7 +12,9 @@
 //! Arguments: `c` or `ours`; the case, `small` (1000 transactions of 100
 //! random puts), `bulk` (200k random puts in one transaction), `append`
 //! (200k sequential keys with APPEND) or `delete` (`bulk`, then every
-//! tenth key deleted in a second transaction); `writemap` or `plain`.
+//! tenth key deleted in a second transaction); `writemap`, `plain`, or
+//! `pwrite` (plain, but commits write every page with `pwrite` as C LMDB
+//! does: [`EnvBuilder::commit_through_map`](e::EnvBuilder::commit_through_map)).
 //! Keys are 16 random bytes, values 100 bytes, `NOSYNC` throughout, as in
 //! `cargo bench --bench write`. The environment goes to a temporary
 //! directory under `target/`, removed afterwards. The time from opening
@@ -25,7 +27,7 @@ use rand::{Rng, SeedableRng};
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [who, case, mode] = &args[..] else {
-        eprintln!("usage: write_workload c|ours small|bulk|append|delete writemap|plain");
+        eprintln!("usage: write_workload c|ours small|bulk|append|delete writemap|plain|pwrite");
         std::process::exit(2);
     };
     let writemap = mode == "writemap";
@@ -87,6 +89,7 @@ fn main() {
             let env = e::Env::builder()
                 .map_size(4 << 30)
                 .flags(flags)
+                .commit_through_map(mode != "pwrite")
                 .open(&dir)
                 .unwrap();
             let put_flags = if append {

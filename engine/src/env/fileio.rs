@@ -1,5 +1,6 @@
-//! Positional vectored writes (`pwritev`), which std lacks on stable. All
-//! `unsafe` of writing through the data file (not the map) lives here.
+//! Positional vectored writes (`pwritev`), block allocation (`fallocate`)
+//! and the file system's kind (`fstatfs`), which std lacks. All `unsafe`
+//! of writing through the data file (not the map) lives here.
 
 use std::fs::File;
 use std::io::{self, IoSlice};
@@ -49,4 +50,61 @@ pub(crate) fn write_all_at(
         }
     }
     Ok(())
+}
+
+/// Whether a store through a writable shared map of `file` can fail only
+/// where a `pwrite` would, once the file's blocks are allocated: so on the
+/// file systems that overwrite allocated blocks in place (ext2/3/4 and
+/// tmpfs). Copy-on-write file systems (btrfs, ZFS, XFS with shared
+/// extents) need new space on every overwrite, and network ones a server:
+/// a store that finds neither raises SIGBUS instead of returning an error.
+#[cfg(target_os = "linux")]
+pub(crate) fn overwrites_in_place(file: &File) -> bool {
+    // SAFETY: `statfs` is a plain C struct, for which all zeroes is a value.
+    let mut st: libc::statfs = unsafe { std::mem::zeroed() };
+    // SAFETY: the descriptor is valid for the call and `st` is a live,
+    // writable `statfs` the kernel fills in.
+    if unsafe { libc::fstatfs(file.as_raw_fd(), &mut st) } != 0 {
+        return false;
+    }
+    // `f_type` and the magic numbers are `long` on some targets and
+    // `unsigned int` on others: compared as one wide type.
+    #[allow(clippy::unnecessary_cast)]
+    let kind = st.f_type as i64;
+    #[allow(clippy::unnecessary_cast)]
+    let qualifies = kind == libc::EXT4_SUPER_MAGIC as i64 || kind == libc::TMPFS_MAGIC as i64;
+    qualifies
+}
+
+/// See the Linux version: elsewhere no file system is known to qualify.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn overwrites_in_place(_file: &File) -> bool {
+    false
+}
+
+/// Allocates the file's blocks for `len` bytes at `offset`, extending the
+/// file if it is shorter (`fallocate` with no flags): afterwards stores
+/// through a map there cannot find the disk full.
+#[cfg(target_os = "linux")]
+pub(crate) fn allocate(file: &File, offset: u64, len: u64) -> io::Result<()> {
+    let too_big = || io::Error::from_raw_os_error(libc::EFBIG);
+    let at = libc::off_t::try_from(offset).map_err(|_| too_big())?;
+    let len = libc::off_t::try_from(len).map_err(|_| too_big())?;
+    loop {
+        // SAFETY: the descriptor is valid for the call; no memory is passed.
+        if unsafe { libc::fallocate(file.as_raw_fd(), 0, at, len) } == 0 {
+            return Ok(());
+        }
+        let e = io::Error::last_os_error();
+        if e.kind() != io::ErrorKind::Interrupted {
+            return Err(e);
+        }
+    }
+}
+
+/// See the Linux version; never called elsewhere, as no file system
+/// qualifies for stores through a map there.
+#[cfg(not(target_os = "linux"))]
+pub(crate) fn allocate(_file: &File, _offset: u64, _len: u64) -> io::Result<()> {
+    Err(io::ErrorKind::Unsupported.into())
 }

@@ -27,8 +27,8 @@ unsafe impl Sync for Mmap {}
 impl Mmap {
     /// Maps `len` bytes of `file` shared, so writes by other processes (C
     /// LMDB writers) become visible; writable when `writable` is set, in
-    /// which case the file must already be `len` bytes long (a write past
-    /// its end would raise SIGBUS).
+    /// which case writes must stay within the file's length (a write past
+    /// its end raises SIGBUS).
     pub(crate) fn map(file: &File, len: usize, writable: bool) -> io::Result<Mmap> {
         if len == 0 {
             return Err(io::Error::from_raw_os_error(libc::EINVAL));

@@ -1,5 +1,6 @@
 //! The environment: files, the memory map, and read transactions over it.
 
+mod commit_map;
 mod copy;
 mod fileio;
 mod lock;
@@ -106,6 +107,7 @@ pub struct EnvBuilder {
     max_dbs: u32,
     max_readers: u32,
     map_size: Option<u64>,
+    commit_through_map: bool,
 }
 
 impl Default for EnvBuilder {
@@ -115,6 +117,7 @@ impl Default for EnvBuilder {
             max_dbs: 0,
             max_readers: 126,
             map_size: None,
+            commit_through_map: true,
         }
     }
 }
@@ -138,6 +141,22 @@ impl EnvBuilder {
     /// Sets the map size (`mdb_env_set_mapsize`).
     pub fn map_size(mut self, n: u64) -> Self {
         self.map_size = Some(n);
+        self
+    }
+
+    /// Whether commits without `WRITEMAP` may copy their pages into the
+    /// data file through a writable map of it rather than with `pwrite`
+    /// (default: yes). They do so only on Linux file systems that
+    /// overwrite allocated blocks in place (ext2/3/4, tmpfs), after
+    /// allocating the blocks, and only for pages likely in the page cache
+    /// (reused pages that this process's earlier commits wrote): there a
+    /// store cannot fail where a `pwrite` would not, and saves a system
+    /// call per page. New pages at the end of the file, and every page
+    /// elsewhere, go out with `pwrite`. The map read transactions use
+    /// stays read-only either way. `false` writes every page with
+    /// `pwrite`, as C LMDB does.
+    pub fn commit_through_map(mut self, yes: bool) -> Self {
+        self.commit_through_map = yes;
         self
     }
 
@@ -171,6 +190,9 @@ struct EnvInner {
     flags: EnvFlags,
     file: File,
     map: Mmap,
+    /// The writable map commits copy pages through, without `WRITEMAP`
+    /// where the file system allows it (see [`EnvBuilder::commit_through_map`]).
+    commit_map: Option<commit_map::CommitMap>,
     map_size: u64,
     page_size: usize,
     max_readers: u32,
@@ -306,6 +328,11 @@ impl Env {
             len = map_size;
         }
         let map = open_map(&file, map_len, opts.flags)?;
+        let commit_map = if writable || read_only || !opts.commit_through_map {
+            None
+        } else {
+            commit_map::CommitMap::open(&file, map_len)?
+        };
         let lock = if opts.flags.contains(EnvFlags::NOLOCK) {
             None
         } else {
@@ -326,6 +353,7 @@ impl Env {
                 flags: opts.flags,
                 file,
                 map,
+                commit_map,
                 map_size,
                 page_size,
                 max_readers: opts.max_readers,
@@ -646,6 +674,14 @@ impl Env {
         self.inner.map_size
     }
 
+    /// Whether commits copy reused pages into the data file through a
+    /// writable map rather than with `pwrite` (see
+    /// [`EnvBuilder::commit_through_map`]): asked for, not `WRITEMAP`, and
+    /// on a file system where that is safe.
+    pub fn commits_through_map(&self) -> bool {
+        self.inner.commit_map.is_some()
+    }
+
     /// Whether commits leave flushing to the operating system: NOSYNC, or
     /// WRITEMAP with MAPASYNC.
     fn lazy_sync(&self) -> bool {
@@ -710,17 +746,35 @@ impl Env {
     }
 
     /// Writes a transaction's pages, then its meta page, syncing in between
-    /// as the environment's flags ask.
-    fn write_commit(&self, dirty: &write::DirtyPages, meta: &Meta) -> Result<()> {
+    /// as the environment's flags ask. `cached` tells the pages likely in
+    /// the page cache, which may go through the commit map.
+    fn write_commit(
+        &self,
+        dirty: &write::DirtyPages,
+        meta: &Meta,
+        cached: impl Fn(u64) -> bool,
+    ) -> Result<()> {
         let ps = self.inner.page_size as u64;
+        let file = &self.inner.file;
         // Pages with their bytes, neighbours next to each other: one map
         // lookup per page rather than one to list and one to write.
         let pages = dirty.to_write(self.inner.page_size);
+        let end_of = |(p, b): &(u64, &[u8])| p * ps + b.len() as u64;
+        let end = pages.iter().map(end_of).max().unwrap_or(0);
+        let map = match &self.inner.commit_map {
+            Some(m) => {
+                let cached_end = pages.iter().filter(|(p, _)| cached(*p)).map(end_of).max();
+                match cached_end {
+                    Some(e) => m.reserve(file, e).map(|()| Some(m))?,
+                    None => None,
+                }
+            }
+            None => None,
+        };
         // Runs of adjacent pages go out in one vectored write, as LMDB's
         // `mdb_page_flush` batches them: one system call per run instead of
         // one per page.
         let mut run: Vec<std::io::IoSlice<'_>> = Vec::with_capacity(WRITE_BATCH);
-        let mut end = 0;
         let mut i = 0;
         while i < pages.len() {
             let start = pages[i].0;
@@ -732,12 +786,22 @@ impl Env {
                 next += (bytes.len() as u64).div_ceil(ps).max(1);
                 i += 1;
             }
-            if run.len() == 1 {
-                self.inner.file.write_all_at(&run[0], start * ps)?;
-            } else {
-                fileio::write_all_at(&self.inner.file, &mut run, start * ps)?;
+            if let Some(m) = map.filter(|_| (start..next).all(&cached)) {
+                let mut at = start * ps;
+                let mut copied = true;
+                for b in &run {
+                    copied = copied && m.copy(at, b);
+                    at += b.len() as u64;
+                }
+                if copied {
+                    continue;
+                }
             }
-            end = end.max(next * ps);
+            if run.len() == 1 {
+                file.write_all_at(&run[0], start * ps)?;
+            } else {
+                fileio::write_all_at(file, &mut run, start * ps)?;
+            }
         }
         let flags = self.inner.flags;
         if !self.lazy_sync() {
@@ -906,6 +970,9 @@ fn remap(inner: &mut EnvInner, size: u64) -> Result<()> {
         inner.file_len.fetch_max(size, Ordering::AcqRel);
     }
     inner.map = open_map(&inner.file, map_len, inner.flags)?;
+    if inner.commit_map.is_some() {
+        inner.commit_map = commit_map::CommitMap::open(&inner.file, map_len)?;
+    }
     inner.map_size = size;
     Ok(())
 }

@@ -1087,7 +1087,13 @@ impl<'env> RwTxn<'env> {
             last_pgno: self.state.next_pgno - 1,
             txnid: self.txnid,
         };
-        self.env.write_commit(&self.state.dirty, &meta)?;
+        // A page holding what a commit of this process wrote was in the page
+        // cache then, and again when a later transaction copied and freed
+        // it: those may go through the commit map. New pages at the end of
+        // the file are cheaper to write than to fault in.
+        let own = &self.state.own;
+        self.env
+            .write_commit(&self.state.dirty, &meta, |p| own.contains(p))?;
         let state = &mut self.state;
         state.own.record(state.dirty.pgnos(), meta.txnid);
         Ok(())
@@ -1310,7 +1316,11 @@ impl Drop for Nested<'_, '_> {
     fn drop(&mut self) {
         if !self.done {
             if let Some((state, dbs)) = self.txn.parents.pop() {
+                // The saved copy left out the cache of pages this process
+                // wrote, which no transaction changes before its commit.
+                let own = std::mem::take(&mut self.txn.state.own);
                 self.txn.state = state;
+                self.txn.state.own = own;
                 self.txn.dbs = dbs;
             }
         }
