@@ -5,7 +5,10 @@
 //! (creating, filling and removing it is not timed; the commit is). Both
 //! engines run with the same flags: `NOSYNC` everywhere, so the figures
 //! measure the engines rather than the disk, and each case again with
-//! `WRITEMAP` added.
+//! `WRITEMAP` added. Without `WRITEMAP` ours runs twice: as it opens by
+//! default (commits copy reused pages through a writable map, see
+//! `EnvBuilder::commit_through_map`), and with every page written by
+//! `pwrite` as C writes them (`_pwrite`).
 //!
 //! Cases: `bulk_random` (1M random 16-byte keys, 100-byte values, one
 //! transaction), `bulk_append` (1M sequential keys with `APPEND`, one
@@ -96,9 +99,31 @@ impl Drop for TempDir {
     }
 }
 
-fn c_env(dir: &Path, writemap: bool) -> c::Env {
+/// How an environment writes: without `WRITEMAP` as it opens by default,
+/// the same with every commit page written by `pwrite` (for C: the same as
+/// `Plain`), or with `WRITEMAP`.
+#[derive(Clone, Copy, PartialEq)]
+enum Mode {
+    Plain,
+    Pwrite,
+    WriteMap,
+}
+
+impl Mode {
+    const ALL: [Mode; 3] = [Mode::Plain, Mode::Pwrite, Mode::WriteMap];
+
+    fn suffix(self) -> &'static str {
+        match self {
+            Mode::Plain => "",
+            Mode::Pwrite => "_pwrite",
+            Mode::WriteMap => "_writemap",
+        }
+    }
+}
+
+fn c_env(dir: &Path, mode: Mode) -> c::Env {
     let mut flags = c::flags::MDB_NOSYNC;
-    if writemap {
+    if mode == Mode::WriteMap {
         flags |= c::flags::MDB_WRITEMAP;
     }
     c::Env::builder()
@@ -108,14 +133,15 @@ fn c_env(dir: &Path, writemap: bool) -> c::Env {
         .unwrap()
 }
 
-fn our_env(dir: &Path, writemap: bool) -> e::Env {
+fn our_env(dir: &Path, mode: Mode) -> e::Env {
     let mut flags = e::EnvFlags::NOSYNC;
-    if writemap {
+    if mode == Mode::WriteMap {
         flags = flags | e::EnvFlags::WRITEMAP;
     }
     e::Env::builder()
         .map_size(MAP_SIZE)
         .flags(flags)
+        .commit_through_map(mode != Mode::Pwrite)
         .open(dir)
         .unwrap()
 }
@@ -123,17 +149,17 @@ fn our_env(dir: &Path, writemap: bool) -> e::Env {
 /// The engines under test, behind one interface. `run` gets a fresh
 /// environment and returns the time of the measured part.
 trait Engine {
-    fn puts(dir: &Path, wm: bool, keys: &[Key], flags_append: bool) -> Duration;
-    fn small_txns(dir: &Path, wm: bool, keys: &[Key]) -> Duration;
-    fn deletes(dir: &Path, wm: bool, keys: &[Key]) -> Duration;
+    fn puts(dir: &Path, mode: Mode, keys: &[Key], flags_append: bool) -> Duration;
+    fn small_txns(dir: &Path, mode: Mode, keys: &[Key]) -> Duration;
+    fn deletes(dir: &Path, mode: Mode, keys: &[Key]) -> Duration;
 }
 
 struct C;
 struct Ours;
 
 impl Engine for C {
-    fn puts(dir: &Path, wm: bool, keys: &[Key], append: bool) -> Duration {
-        let env = c_env(dir, wm);
+    fn puts(dir: &Path, mode: Mode, keys: &[Key], append: bool) -> Duration {
+        let env = c_env(dir, mode);
         let flags = if append { c::flags::MDB_APPEND } else { 0 };
         let t = Instant::now();
         let mut txn = env.begin_rw().unwrap();
@@ -145,8 +171,8 @@ impl Engine for C {
         t.elapsed()
     }
 
-    fn small_txns(dir: &Path, wm: bool, keys: &[Key]) -> Duration {
-        let env = c_env(dir, wm);
+    fn small_txns(dir: &Path, mode: Mode, keys: &[Key]) -> Duration {
+        let env = c_env(dir, mode);
         let t = Instant::now();
         for (j, chunk) in keys.chunks(SMALL_PUTS).enumerate() {
             let mut txn = env.begin_rw().unwrap();
@@ -159,8 +185,8 @@ impl Engine for C {
         t.elapsed()
     }
 
-    fn deletes(dir: &Path, wm: bool, keys: &[Key]) -> Duration {
-        let env = c_env(dir, wm);
+    fn deletes(dir: &Path, mode: Mode, keys: &[Key]) -> Duration {
+        let env = c_env(dir, mode);
         let t = Instant::now();
         let mut txn = env.begin_rw().unwrap();
         let dbi = txn.open_db(None, 0).unwrap();
@@ -173,8 +199,8 @@ impl Engine for C {
 }
 
 impl Engine for Ours {
-    fn puts(dir: &Path, wm: bool, keys: &[Key], append: bool) -> Duration {
-        let env = our_env(dir, wm);
+    fn puts(dir: &Path, mode: Mode, keys: &[Key], append: bool) -> Duration {
+        let env = our_env(dir, mode);
         let flags = if append {
             e::PutFlags::APPEND
         } else {
@@ -190,8 +216,8 @@ impl Engine for Ours {
         t.elapsed()
     }
 
-    fn small_txns(dir: &Path, wm: bool, keys: &[Key]) -> Duration {
-        let env = our_env(dir, wm);
+    fn small_txns(dir: &Path, mode: Mode, keys: &[Key]) -> Duration {
+        let env = our_env(dir, mode);
         let t = Instant::now();
         for (j, chunk) in keys.chunks(SMALL_PUTS).enumerate() {
             let mut txn = env.write_txn().unwrap();
@@ -205,8 +231,8 @@ impl Engine for Ours {
         t.elapsed()
     }
 
-    fn deletes(dir: &Path, wm: bool, keys: &[Key]) -> Duration {
-        let env = our_env(dir, wm);
+    fn deletes(dir: &Path, mode: Mode, keys: &[Key]) -> Duration {
+        let env = our_env(dir, mode);
         let t = Instant::now();
         let mut txn = env.write_txn().unwrap();
         let db = txn.open_db(None).unwrap();
@@ -229,7 +255,7 @@ fn delete_source(n: usize) -> DeleteSource {
     let dir = TempDir::new();
     let keys = random_keys(n, 11);
     {
-        let env = c_env(&dir.0, false);
+        let env = c_env(&dir.0, Mode::Plain);
         let mut txn = env.begin_rw().unwrap();
         let dbi = txn.open_db(None, 0).unwrap();
         for (i, k) in keys.iter().enumerate() {
@@ -256,14 +282,14 @@ struct Case<'a> {
 }
 
 /// One side of a case: the time of its measured part on the environment
-/// at the path, with `WRITEMAP` or not.
-type Run<'a> = Box<dyn Fn(&Path, bool) -> Duration + 'a>;
+/// at the path, written as the mode says.
+type Run<'a> = Box<dyn Fn(&Path, Mode) -> Duration + 'a>;
 
 /// Runs `run` on a fresh environment directory, removed afterwards (not
 /// timed: `run` returns the time of its measured part).
-fn fresh(run: &dyn Fn(&Path, bool) -> Duration, wm: bool) -> Duration {
+fn fresh(run: &dyn Fn(&Path, Mode) -> Duration, mode: Mode) -> Duration {
     let dir = TempDir::new();
-    black_box(run(&dir.0, wm))
+    black_box(run(&dir.0, mode))
 }
 
 /// Alternating rounds per case for the summary (`PRUNEDB_BENCH_ROUNDS`).
@@ -292,34 +318,34 @@ fn main() {
             group: "bulk_random",
             count: n,
             unit: "puts/s",
-            c: Box::new(|d, wm| C::puts(d, wm, &random, false)),
-            ours: Box::new(|d, wm| Ours::puts(d, wm, &random, false)),
+            c: Box::new(|d, mode| C::puts(d, mode, &random, false)),
+            ours: Box::new(|d, mode| Ours::puts(d, mode, &random, false)),
         },
         Case {
             group: "bulk_append",
             count: n,
             unit: "puts/s",
-            c: Box::new(|d, wm| C::puts(d, wm, &sequential, true)),
-            ours: Box::new(|d, wm| Ours::puts(d, wm, &sequential, true)),
+            c: Box::new(|d, mode| C::puts(d, mode, &sequential, true)),
+            ours: Box::new(|d, mode| Ours::puts(d, mode, &sequential, true)),
         },
         Case {
             group: "small_txns",
             count: SMALL_TXNS,
             unit: "txns/s",
-            c: Box::new(|d, wm| C::small_txns(d, wm, &small)),
-            ours: Box::new(|d, wm| Ours::small_txns(d, wm, &small)),
+            c: Box::new(|d, mode| C::small_txns(d, mode, &small)),
+            ours: Box::new(|d, mode| Ours::small_txns(d, mode, &small)),
         },
         Case {
             group: "delete_random",
             count: del.victims.len(),
             unit: "dels/s",
-            c: Box::new(|d, wm| {
+            c: Box::new(|d, mode| {
                 copy_db(d);
-                C::deletes(d, wm, &del.victims)
+                C::deletes(d, mode, &del.victims)
             }),
-            ours: Box::new(|d, wm| {
+            ours: Box::new(|d, mode| {
                 copy_db(d);
-                Ours::deletes(d, wm, &del.victims)
+                Ours::deletes(d, mode, &del.victims)
             }),
         },
     ];
@@ -336,11 +362,13 @@ fn main() {
         let mut g = crit.benchmark_group(case.group);
         g.sampling_mode(SamplingMode::Flat)
             .throughput(Throughput::Elements(case.count as u64));
-        for wm in [false, true] {
-            let suffix = if wm { "_writemap" } else { "" };
+        for mode in Mode::ALL {
             for (who, run) in [("c", &case.c), ("ours", &case.ours)] {
-                g.bench_function(format!("{who}{suffix}"), |b| {
-                    b.iter_custom(|iters| (0..iters).map(|_| fresh(run.as_ref(), wm)).sum())
+                if who == "c" && mode == Mode::Pwrite {
+                    continue; // C's plain commits are its pwrite commits
+                }
+                g.bench_function(format!("{who}{}", mode.suffix()), |b| {
+                    b.iter_custom(|iters| (0..iters).map(|_| fresh(run.as_ref(), mode)).sum())
                 });
             }
         }
@@ -371,20 +399,20 @@ fn interleaved(cases: &[&Case<'_>]) {
         v[v.len() / 2].as_secs_f64()
     };
     for case in cases {
-        for wm in [false, true] {
+        for mode in Mode::ALL {
             let pairs: Vec<(Duration, Duration)> = (0..rounds)
                 .map(|round| {
                     alternate(
                         round,
-                        || fresh(case.c.as_ref(), wm),
-                        || fresh(case.ours.as_ref(), wm),
+                        || fresh(case.c.as_ref(), mode),
+                        || fresh(case.ours.as_ref(), mode),
                     )
                 })
                 .collect();
             let per_sec = |t: f64| case.count as f64 / t;
             println!(
                 "  {:<24} c {:>9.0}  ours {:>9.0} {:<7} {}",
-                format!("{}{}", case.group, if wm { "_writemap" } else { "" }),
+                format!("{}{}", case.group, mode.suffix()),
                 per_sec(median(pairs.iter().map(|p| p.0).collect())),
                 per_sec(median(pairs.iter().map(|p| p.1).collect())),
                 case.unit,
