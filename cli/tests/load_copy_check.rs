@@ -637,8 +637,10 @@ fn hot_copy_while_a_writer_commits_is_consistent() {
         let env = env.clone();
         let stop = stop.clone();
         std::thread::spawn(move || {
-            // Each commit adds entries and deletes others, keeping the
-            // invariant: "count" holds the number of keys of "t".
+            // Each commit adds 20 entries and deletes those of three
+            // commits back, keeping the invariant: "count" holds the number
+            // of keys of "t". The data stays the same size, however many
+            // commits run while the copies pin their snapshots.
             let mut i: u64 = 0;
             while !stop.load(std::sync::atomic::Ordering::Relaxed) {
                 let mut txn = env.write_txn().unwrap();
@@ -657,11 +659,13 @@ fn hot_copy_while_a_writer_commits_is_consistent() {
                         .unwrap();
                 }
                 if i >= 3 {
-                    for j in 0..10u64 {
-                        txn.del(t, &((i - 3) * 20 + j).to_be_bytes(), None).unwrap();
+                    for j in 0..20u64 {
+                        let k = ((i - 3) * 20 + j).to_be_bytes();
+                        txn.del(t, &k, None).unwrap();
+                        txn.del(d, &(j % 7).to_be_bytes(), Some(&k)).unwrap();
                     }
                 }
-                let count = (i + 1) * 20 - if i >= 3 { (i - 2) * 10 } else { 0 };
+                let count = (i + 1).min(3) * 20;
                 txn.put(
                     Database::MAIN,
                     b"count",
