@@ -742,6 +742,16 @@ impl<'a, S: PageSource> Walker<'a, S> {
                 .report(v, pgno, id, ProblemKind::Corrupted("empty page"))
                 .map(|()| None);
         }
+        if self.check && page.is_branch() && page.len() == 1 {
+            // Readers cope, but LMDB requires two children on every branch
+            // page: C's `mdb_rebalance` asserts it under a deleted key.
+            self.report(
+                v,
+                pgno,
+                id,
+                ProblemKind::Corrupted("branch page with a single child"),
+            )?;
+        }
         if self.check && !page.is_leaf2() && !nodes_in_node_area(&page) {
             self.report(
                 v,

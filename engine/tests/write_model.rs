@@ -1207,3 +1207,280 @@ fn regression_del_overlong_key_is_not_found() {
         EnvFlags::NOSYNC,
     );
 }
+
+/// Found by the model soak: APPEND of long keys split the last branch page
+/// so that the appended child sat alone on a new branch page; deleting the
+/// last key under it then left an empty last leaf, and a later APPEND
+/// compared with nothing there and succeeded where C (rightly) says
+/// KEYEXIST. Branch pages now always keep two children, as in C.
+#[test]
+fn regression_append_split_branch_keeps_two_children() {
+    run_scenario(
+        &named(PLAIN),
+        &[
+            Txn {
+                steps: vec![
+                    Step::Op(Op::Put {
+                        db: 0,
+                        k: 11975,
+                        v: 0,
+                        f: 0,
+                    }),
+                    Step::Op(Op::Put {
+                        db: 0,
+                        k: 0,
+                        v: 1,
+                        f: 20,
+                    }),
+                    Step::Op(Op::Grow {
+                        db: 0,
+                        k: 31096,
+                        v: 5872,
+                        n: 85,
+                        f: 162,
+                    }),
+                    Step::Op(Op::Put {
+                        db: 0,
+                        k: 0,
+                        v: 3,
+                        f: 244,
+                    }),
+                    Step::Op(Op::Shrink {
+                        db: 0,
+                        k: 26567,
+                        n: 9,
+                        step: 2,
+                    }),
+                    Step::Op(Op::Grow {
+                        db: 0,
+                        k: 0,
+                        v: 33162,
+                        n: 64,
+                        f: 1,
+                    }),
+                    Step::Op(Op::Put {
+                        db: 0,
+                        k: 0,
+                        v: 0,
+                        f: 148,
+                    }),
+                ],
+                commit: true,
+            },
+            Txn {
+                steps: vec![
+                    Step::Op(Op::Del {
+                        db: 0,
+                        k: 14,
+                        v: Some(2126),
+                    }),
+                    Step::Nested {
+                        ops: vec![Op::Grow {
+                            db: 112,
+                            k: 44047,
+                            v: 13893,
+                            n: 58,
+                            f: 243,
+                        }],
+                        commit: true,
+                    },
+                    Step::Op(Op::Put {
+                        db: 138,
+                        k: 6932,
+                        v: 11685,
+                        f: 92,
+                    }),
+                    Step::Op(Op::Grow {
+                        db: 199,
+                        k: 65218,
+                        v: 23684,
+                        n: 47,
+                        f: 121,
+                    }),
+                    Step::Op(Op::Put {
+                        db: 62,
+                        k: 44140,
+                        v: 40386,
+                        f: 65,
+                    }),
+                    Step::Op(Op::Del {
+                        db: 122,
+                        k: 51135,
+                        v: Some(19820),
+                    }),
+                    Step::Op(Op::Grow {
+                        db: 166,
+                        k: 53791,
+                        v: 57746,
+                        n: 131,
+                        f: 189,
+                    }),
+                ],
+                commit: true,
+            },
+            Txn {
+                steps: vec![
+                    Step::Op(Op::Put {
+                        db: 187,
+                        k: 27866,
+                        v: 35567,
+                        f: 183,
+                    }),
+                    Step::Op(Op::Shrink {
+                        db: 25,
+                        k: 33191,
+                        n: 100,
+                        step: 2,
+                    }),
+                    Step::Nested {
+                        ops: vec![
+                            Op::Put {
+                                db: 22,
+                                k: 6081,
+                                v: 55081,
+                                f: 248,
+                            },
+                            Op::Grow {
+                                db: 206,
+                                k: 21295,
+                                v: 42457,
+                                n: 13,
+                                f: 186,
+                            },
+                            Op::Put {
+                                db: 244,
+                                k: 36730,
+                                v: 5247,
+                                f: 165,
+                            },
+                            Op::Put {
+                                db: 71,
+                                k: 39981,
+                                v: 30915,
+                                f: 172,
+                            },
+                            Op::Put {
+                                db: 254,
+                                k: 34832,
+                                v: 29573,
+                                f: 10,
+                            },
+                            Op::Del {
+                                db: 91,
+                                k: 6998,
+                                v: Some(41237),
+                            },
+                            Op::Put {
+                                db: 197,
+                                k: 59616,
+                                v: 2799,
+                                f: 106,
+                            },
+                        ],
+                        commit: true,
+                    },
+                    Step::Op(Op::Put {
+                        db: 247,
+                        k: 14336,
+                        v: 64525,
+                        f: 45,
+                    }),
+                    Step::Op(Op::Put {
+                        db: 209,
+                        k: 285,
+                        v: 4204,
+                        f: 111,
+                    }),
+                    Step::Nested {
+                        ops: vec![
+                            Op::Shrink {
+                                db: 47,
+                                k: 6548,
+                                n: 15,
+                                step: 1,
+                            },
+                            Op::DropRecreate { db: 247 },
+                            Op::Put {
+                                db: 225,
+                                k: 3997,
+                                v: 52969,
+                                f: 163,
+                            },
+                            Op::Del {
+                                db: 230,
+                                k: 3531,
+                                v: Some(24864),
+                            },
+                            Op::Put {
+                                db: 135,
+                                k: 63581,
+                                v: 44505,
+                                f: 224,
+                            },
+                            Op::Del {
+                                db: 165,
+                                k: 61907,
+                                v: None,
+                            },
+                            Op::Put {
+                                db: 1,
+                                k: 44811,
+                                v: 10255,
+                                f: 161,
+                            },
+                        ],
+                        commit: true,
+                    },
+                    Step::Op(Op::Put {
+                        db: 141,
+                        k: 48689,
+                        v: 17913,
+                        f: 37,
+                    }),
+                    Step::Op(Op::Put {
+                        db: 104,
+                        k: 63044,
+                        v: 51102,
+                        f: 36,
+                    }),
+                    Step::Nested {
+                        ops: vec![
+                            Op::Shrink {
+                                db: 86,
+                                k: 57992,
+                                n: 60,
+                                step: 2,
+                            },
+                            Op::Shrink {
+                                db: 217,
+                                k: 40456,
+                                n: 81,
+                                step: 1,
+                            },
+                            Op::Shrink {
+                                db: 56,
+                                k: 62604,
+                                n: 132,
+                                step: 1,
+                            },
+                            Op::Del {
+                                db: 136,
+                                k: 40922,
+                                v: None,
+                            },
+                        ],
+                        commit: false,
+                    },
+                    Step::Op(Op::Put {
+                        db: 199,
+                        k: 20205,
+                        v: 9626,
+                        f: 71,
+                    }),
+                ],
+                commit: true,
+            },
+        ],
+        EnvFlags::NOSYNC,
+    );
+}

@@ -496,7 +496,11 @@ fn space(n: &[u8], leaf2: bool) -> usize {
 
 /// Where to split `nodes` (which do not fit one page) so both halves fit:
 /// the middle, moved as little as possible; with APPEND the new last node
-/// starts a page of its own so sequential loads fill pages.
+/// starts a leaf of its own so sequential loads fill pages, and a branch
+/// page passes on its last node with it (as C's `mdb_page_split` does for
+/// a node added at the end). A branch half keeps two nodes wherever the
+/// page has four: LMDB requires two on every branch page, and C's
+/// `mdb_rebalance` asserts it.
 fn split_point(
     nodes: &Nodes,
     cap: usize,
@@ -523,14 +527,19 @@ fn split_point(
         }
         left <= cap && right <= cap
     };
-    if append_at_end && n >= 2 && fits(n - 1) {
-        return Some(n - 1);
+    let least = if branch && n >= 4 { 2 } else { 1 };
+    let allowed = |s: usize| s >= least && n - s >= least;
+    if append_at_end {
+        let s = n.saturating_sub(least);
+        if allowed(s) && fits(s) {
+            return Some(s);
+        }
     }
     let mid = n.div_ceil(2).clamp(1, n - 1);
     (0..n)
         .flat_map(|d| [mid.checked_add(d), mid.checked_sub(d)])
         .flatten()
-        .filter(|&s| s >= 1 && s < n)
+        .filter(|&s| s < n && allowed(s))
         .find(|&s| fits(s))
 }
 
@@ -698,19 +707,10 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
         if pb::add_node(p, at, &sep_node) {
             return Ok(());
         }
-        let n = pb::nkeys(p);
-        if append_at_end && at == n && n >= 1 {
-            // As for a leaf: the parent keeps its nodes and the new child
-            // goes first on a page of its own, where it needs no key.
-            let rp2 = self.new_right_page(t, parent)?;
-            if !pb::add_node(self.s.page_mut(rp2)?, 0, &pb::branch_node(&[], rp)) {
-                return Err(Error::corrupted(parent, "branch node too large"));
-            }
-            return self.add_separator(t, path, level - 1, rp2, sep, true);
-        }
+        let at_end = at == pb::nkeys(p);
         let mut pnodes = page_nodes(p, 0);
         pnodes.insert(at, &sep_node);
-        self.split(t, path, level - 1, pnodes, false, append_at_end)
+        self.split(t, path, level - 1, pnodes, false, append_at_end && at_end)
     }
 
     /// Removes the node at the leaf of `path` and rebalances. The path must
