@@ -13,10 +13,10 @@
 //! `pwrite` would fail. So the map is used only where it cannot fail: on
 //! file systems that overwrite allocated blocks in place
 //! ([`fileio::overwrites_in_place`]), in blocks allocated beforehand
-//! ([`CommitMap::reserve`], where a full disk is an error of the commit),
-//! and only for pages the caller expects in the page cache: a store to a
-//! page that is not there reads it from disk first, which a `pwrite` of
-//! the whole page does not.
+//! ([`CommitMap::reserve`]; pages it cannot allocate go out with `pwrite`,
+//! which returns the error), and only for pages the caller expects in the
+//! page cache: a store to a page that is not there reads it from disk
+//! first, which a `pwrite` of the whole page does not.
 
 use std::fs::File;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -759,18 +759,14 @@ impl Env {
         // Pages with their bytes, neighbours next to each other: one map
         // lookup per page rather than one to list and one to write.
         let pages = dirty.to_write(self.inner.page_size);
-        let end_of = |(p, b): &(u64, &[u8])| p * ps + b.len() as u64;
+        let end_of = |(p, b): &(u64, &[u8])| (p + (b.len() as u64).div_ceil(ps).max(1)) * ps;
         let end = pages.iter().map(end_of).max().unwrap_or(0);
-        let map = match &self.inner.commit_map {
-            Some(m) => {
-                let cached_end = pages.iter().filter(|(p, _)| cached(*p)).map(end_of).max();
-                match cached_end {
-                    Some(e) => m.reserve(file, e).map(|()| Some(m))?,
-                    None => None,
-                }
-            }
-            None => None,
-        };
+        let map = self.inner.commit_map.as_ref().filter(|m| {
+            let cached_end = pages.iter().filter(|(p, _)| cached(*p)).map(end_of).max();
+            // Blocks that cannot be allocated leave the pages to `pwrite`,
+            // which reports a full disk itself if that is what it is.
+            cached_end.is_some_and(|e| m.reserve(file, e).is_ok())
+        });
         // Runs of adjacent pages go out in one vectored write, as LMDB's
         // `mdb_page_flush` batches them: one system call per run instead of
         // one per page.
