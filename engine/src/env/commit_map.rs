@@ -35,21 +35,23 @@ pub(crate) struct CommitMap {
 
 impl CommitMap {
     /// Maps `len` bytes of `file` for commits to copy pages through, or
-    /// `None` if the file system does not qualify.
-    pub(crate) fn open(file: &File, len: usize) -> Result<Option<CommitMap>> {
+    /// `None` if the file system does not qualify, or the address space
+    /// has no room for a second map of the map size (commits then use
+    /// `pwrite`).
+    pub(crate) fn open(file: &File, len: usize) -> Option<CommitMap> {
         if !fileio::overwrites_in_place(file) {
-            return Ok(None);
+            return None;
         }
-        let map = Mmap::map(file, len, true)?;
+        let map = Mmap::map(file, len, true).ok()?;
         // A fault reads no neighbours: the pages written are scattered, and
         // whole, so read-around would only fill the cache with others.
-        map.advise_random()?;
-        Ok(Some(CommitMap {
+        map.advise_random().ok()?;
+        Some(CommitMap {
             map,
             // Nothing is known yet: a file written by C LMDB under
             // WRITEMAP has holes wherever it never wrote.
             allocated: AtomicU64::new(0),
-        }))
+        })
     }
 
     /// Makes sure the file has blocks for its first `end` bytes, extending
@@ -104,7 +106,7 @@ mod tests {
             .truncate(true)
             .open(dir.path().join("f"))
             .expect("create");
-        let Some(m) = CommitMap::open(&file, 1 << 16).expect("map") else {
+        let Some(m) = CommitMap::open(&file, 1 << 16) else {
             return; // not a file system stores through a map are safe on
         };
         let page = [7u8; 4096];

@@ -331,7 +331,7 @@ impl Env {
         let commit_map = if writable || read_only || !opts.commit_through_map {
             None
         } else {
-            commit_map::CommitMap::open(&file, map_len)?
+            commit_map::CommitMap::open(&file, map_len)
         };
         let lock = if opts.flags.contains(EnvFlags::NOLOCK) {
             None
@@ -967,7 +967,7 @@ fn remap(inner: &mut EnvInner, size: u64) -> Result<()> {
     }
     inner.map = open_map(&inner.file, map_len, inner.flags)?;
     if inner.commit_map.is_some() {
-        inner.commit_map = commit_map::CommitMap::open(&inner.file, map_len)?;
+        inner.commit_map = commit_map::CommitMap::open(&inner.file, map_len);
     }
     inner.map_size = size;
     Ok(())
