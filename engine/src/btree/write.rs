@@ -528,19 +528,23 @@ fn split_point(
         left <= cap && right <= cap
     };
     let least = if branch && n >= 4 { 2 } else { 1 };
-    let allowed = |s: usize| s >= least && n - s >= least;
     if append_at_end {
         let s = n.saturating_sub(least);
-        if allowed(s) && fits(s) {
+        if s >= least && fits(s) {
             return Some(s);
         }
     }
+    // Nearest the middle with `least` nodes a side; with one if only that
+    // fits (nodes near half a page each, on the smallest pages).
     let mid = n.div_ceil(2).clamp(1, n - 1);
-    (0..n)
-        .flat_map(|d| [mid.checked_add(d), mid.checked_sub(d)])
-        .flatten()
-        .filter(|&s| s < n && allowed(s))
-        .find(|&s| fits(s))
+    let nearest = |least: usize| {
+        (0..n)
+            .flat_map(|d| [mid.checked_add(d), mid.checked_sub(d)])
+            .flatten()
+            .filter(|&s| s >= least && s + least <= n)
+            .find(|&s| fits(s))
+    };
+    nearest(least).or_else(|| nearest(1))
 }
 
 /// The tree-changing operations of one write transaction.
