@@ -97,6 +97,10 @@ mod tests {
     use super::*;
 
     #[test]
+    #[cfg_attr(
+        miri,
+        ignore = "fstatfs, mmap and fallocate are foreign calls Miri does not run"
+    )]
     fn copies_stay_within_blocks_reserved_since_the_file_last_shrank() {
         let dir = tempfile::tempdir().expect("tempdir");
         let file = std::fs::OpenOptions::new()
