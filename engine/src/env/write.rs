@@ -456,6 +456,11 @@ pub struct WriteState<'env> {
     reclaimed: Vec<u64>,
     /// Free-DB records with smaller keys than this may be reclaimed.
     oldest: u64,
+    /// Set once no record past the last reclaimed one may be reclaimed. It
+    /// stays so until the commit: the only record a transaction adds is
+    /// its own, under its txnid, newer than `oldest`; so allocations stop
+    /// asking the free DB again (C asks on every one).
+    exhausted: bool,
     /// While the free list is saved, allocations reclaim no record: that
     /// would read the free DB halfway through a change. The save reclaims
     /// between its changes itself.
@@ -501,6 +506,9 @@ impl WriteState<'_> {
     /// Moves the next reclaimable free-DB record into `pghead`. Returns
     /// false when there is none.
     fn reclaim(&mut self) -> Result<bool> {
+        if self.exhausted {
+            return Ok(false);
+        }
         let after = self.reclaimed.last().copied();
         let rec = self.free_db;
         let (key, pages) = {
@@ -516,11 +524,13 @@ impl WriteState<'_> {
                 }
             };
             let Some((key, val)) = got else {
+                self.exhausted = true;
                 return Ok(false);
             };
             let key =
                 free_key(key).ok_or(Error::corrupted(rec.root, "free-DB key is not a txnid"))?;
             if key >= self.oldest {
+                self.exhausted = true;
                 return Ok(false);
             }
             (
@@ -810,6 +820,7 @@ impl<'env> RwTxn<'env> {
             loose: Vec::new(),
             reclaimed: Vec::new(),
             oldest,
+            exhausted: false,
             saving: false,
             end_only: false,
             free_db: meta.dbs[FREE_DBI],
