@@ -63,10 +63,8 @@ impl CommitMap {
         let have = self.allocated.load(Ordering::Acquire).min(len);
         if end > have {
             fileio::allocate(file, have, end - have)?;
-            self.allocated.store(end, Ordering::Release);
-        } else {
-            self.allocated.store(have, Ordering::Release);
         }
+        self.allocated.store(have.max(end), Ordering::Release);
         Ok(())
     }
 

@@ -759,6 +759,7 @@ impl Env {
         // Pages with their bytes, neighbours next to each other: one map
         // lookup per page rather than one to list and one to write.
         let pages = dirty.to_write(self.inner.page_size);
+        // Where a page run ends, in bytes: a buffer fills whole pages.
         let end_of = |(p, b): &(u64, &[u8])| (p + (b.len() as u64).div_ceil(ps).max(1)) * ps;
         let end = pages.iter().map(end_of).max().unwrap_or(0);
         let map = self.inner.commit_map.as_ref().filter(|m| {
@@ -777,9 +778,8 @@ impl Env {
             let mut next = start;
             run.clear();
             while i < pages.len() && pages[i].0 == next && run.len() < WRITE_BATCH {
-                let bytes = pages[i].1;
-                run.push(std::io::IoSlice::new(bytes));
-                next += (bytes.len() as u64).div_ceil(ps).max(1);
+                run.push(std::io::IoSlice::new(pages[i].1));
+                next = end_of(&pages[i]) / ps;
                 i += 1;
             }
             if let Some(m) = map.filter(|_| (start..next).all(&cached)) {
