@@ -8,6 +8,7 @@ pub mod cmp;
 mod cursor;
 mod levels;
 mod pagebuf;
+mod prefetch;
 mod tree;
 pub mod write;
 
