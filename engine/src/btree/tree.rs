@@ -358,7 +358,31 @@ impl<'t> TreeCursor<'t> {
             };
             l += 1;
         }
+        self.prefetch_next_leaf(src, right);
         Ok(())
+    }
+
+    /// Starts loading the leaf after the current one in the direction of
+    /// a scan, while the scan reads this one: leaves lie in the file in no
+    /// order the CPU could guess.
+    fn prefetch_next_leaf<S: PageSource + ?Sized>(&self, src: &'t S, right: bool) {
+        let Some(level) = self.snum.checked_sub(2) else {
+            return;
+        };
+        let (Some(parent), ki) = (self.pages[level], self.ki[level]) else {
+            return;
+        };
+        let next = if right {
+            ki.checked_add(1)
+        } else {
+            ki.checked_sub(1)
+        };
+        let child = next
+            .filter(|&i| i < parent.len())
+            .and_then(|i| parent.node(i).ok());
+        if let Some(bytes) = child.and_then(|n| src.pages(n.child, 1).ok()) {
+            super::prefetch::prefetch(bytes);
+        }
     }
 
     /// Moves one entry within the current leaf, if that is all LMDB's NEXT
