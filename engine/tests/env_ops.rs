@@ -186,3 +186,77 @@ fn nordahead_advises_the_map_random() {
         assert_eq!(random(&maps[0]), want, "{flags:?} grown: {}", maps[0]);
     }
 }
+
+/// Resident bytes of this process's mappings of `file` (`Rss` in
+/// `/proc/self/smaps`).
+#[cfg(target_os = "linux")]
+fn mapped_resident(file: &std::path::Path) -> u64 {
+    let smaps = std::fs::read_to_string("/proc/self/smaps").expect("smaps");
+    let name = file.to_str().expect("path");
+    let mut ours = false;
+    let mut kb = 0;
+    for line in smaps.lines() {
+        if let Some(rss) = line.strip_prefix("Rss:") {
+            if ours {
+                kb += rss
+                    .trim()
+                    .trim_end_matches("kB")
+                    .trim()
+                    .parse::<u64>()
+                    .expect("kB");
+            }
+        } else if line
+            .split_whitespace()
+            .next()
+            .is_some_and(|f| !f.ends_with(':'))
+        {
+            // A mapping's header line: address range, ..., path.
+            ours = line.ends_with(name);
+        }
+    }
+    kb << 10
+}
+
+/// Under WRITEMAP without sync, the pages a transaction adds at the end of
+/// the file are faulted in ahead of the stores, a stretch at a time rather
+/// than a fault per page: after the commit the map holds pages past the
+/// end of the data. What was written reads back after a reopen.
+#[cfg(target_os = "linux")]
+#[test]
+fn a_writable_map_is_faulted_in_ahead_of_new_pages() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let env = Env::builder()
+        .map_size(64 << 20)
+        .flags(EnvFlags::WRITEMAP | EnvFlags::NOSYNC)
+        .open(dir.path())
+        .expect("open");
+    let value = |i: u32| vec![i as u8; 10_000];
+    let mut txn = env.write_txn().expect("txn");
+    let db = txn.open_db(None).expect("main");
+    for i in 0..1000u32 {
+        txn.put(db, &i.to_be_bytes(), &value(i), PutFlags::empty())
+            .expect("put");
+    }
+    txn.commit().expect("commit");
+    let info = env.info().expect("info");
+    let page_size = {
+        let txn = env.read_txn().expect("read");
+        let db = txn.open_db(None).expect("main");
+        u64::from(txn.stat(db).expect("stat").page_size)
+    };
+    let data = (info.last_pgno + 1) * page_size;
+    let resident = mapped_resident(&dir.path().join("data.mdb"));
+    assert!(
+        resident > data + (64 << 10),
+        "{resident} bytes resident for {data} of data"
+    );
+    drop(env);
+
+    let env = Env::builder().open(dir.path()).expect("reopen");
+    let txn = env.read_txn().expect("read");
+    let db = txn.open_db(None).expect("main");
+    for i in [0u32, 517, 999] {
+        let got = txn.get(db, &i.to_be_bytes()).expect("get");
+        assert_eq!(got, Some(&value(i)[..]));
+    }
+}

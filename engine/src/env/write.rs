@@ -412,6 +412,11 @@ impl OwnPages {
 /// paths a transaction of a few hundred puts touches, small enough to hold
 /// on to for the environment's life.
 const RECYCLE_BYTES: usize = 8 << 20;
+
+/// Bounds of how far past the end of the data a `WRITEMAP` writer faults
+/// the map in at once (see `WriteState::fault_ahead`), in bytes.
+const FAULT_AHEAD_MIN: usize = 64 << 10;
+const FAULT_AHEAD_MAX: usize = 4 << 20;
 /// Largest dirty map (in entries) whose table is kept between transactions.
 const RECYCLE_MAP: usize = 1 << 14;
 
@@ -446,6 +451,9 @@ pub struct WriteState<'env> {
     next_pgno: u64,
     /// Largest page number the map can hold, plus one.
     max_pgno: u64,
+    /// Commits leave flushing to the operating system (NOSYNC, or
+    /// WRITEMAP with MAPASYNC).
+    lazy_sync: bool,
     /// Pages this transaction freed that older snapshots may still read.
     free_pgs: Vec<u64>,
     /// Reclaimed pages, free for reuse now (`me_pghead`).
@@ -696,9 +704,35 @@ impl WriteState<'_> {
             if p + count > self.max_pgno {
                 return Err(Error::MapFull);
             }
+            if let Some(map) = self.writable {
+                map.fault_in(
+                    self.byte_offset(p),
+                    self.byte_offset(count),
+                    self.fault_ahead(p),
+                )?;
+            }
             self.next_pgno += count;
             p
         })
+    }
+
+    /// Where page `pgno` starts in the map; pages allocated lie below
+    /// `max_pgno`, inside the map, whose length is a `usize`.
+    fn byte_offset(&self, pgno: u64) -> usize {
+        (pgno as usize).saturating_mul(self.page_size)
+    }
+
+    /// How far past a new page at `pgno` to fault the writable map in
+    /// with it: an eighth of the data, within bounds, so that a growing
+    /// file takes one system call per stretch rather than a fault per
+    /// page, while a small one does not gain megabytes of zeroes on disk.
+    /// None when commits sync: pages faulted in ahead are dirty, and the
+    /// next sync would write them out as zeroes first.
+    fn fault_ahead(&self, pgno: u64) -> usize {
+        if !self.lazy_sync {
+            return 0;
+        }
+        (self.byte_offset(pgno) / 8).clamp(FAULT_AHEAD_MIN, FAULT_AHEAD_MAX)
     }
 
     /// Where to write the `count` pages from `pgno`: the pages themselves
@@ -815,6 +849,7 @@ impl<'env> RwTxn<'env> {
             own,
             next_pgno: meta.last_pgno + 1,
             max_pgno: env.map_size() / ps,
+            lazy_sync: env.lazy_sync(),
             free_pgs: Vec::new(),
             pghead: PageList::default(),
             loose: Vec::new(),
