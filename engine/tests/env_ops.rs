@@ -260,3 +260,47 @@ fn a_writable_map_is_faulted_in_ahead_of_new_pages() {
         assert_eq!(got, Some(&value(i)[..]));
     }
 }
+
+/// A writer under WRITEMAP on a full disk gets an error (ENOSPC) from the
+/// put that needs a new page, where a store into the map would raise
+/// SIGBUS. Needs a small file system of its own, so it is ignored by
+/// default; as root:
+///
+/// ```sh
+/// mkdir -p /tmp/tiny && mount -t tmpfs -o size=2m tmpfs /tmp/tiny
+/// PRUNEDB_FULL_DIR=/tmp/tiny cargo test -p prunedb-engine --test env_ops -- --ignored full_disk
+/// ```
+#[test]
+#[ignore]
+fn a_writable_map_on_a_full_disk_is_an_error_not_a_crash() {
+    let root = std::env::var("PRUNEDB_FULL_DIR").expect("PRUNEDB_FULL_DIR: a small file system");
+    for flags in [EnvFlags::WRITEMAP | EnvFlags::NOSYNC, EnvFlags::WRITEMAP] {
+        let dir = tempfile::tempdir_in(&root).expect("tempdir");
+        let env = Env::builder()
+            .map_size(256 << 20)
+            .flags(flags)
+            .open(dir.path())
+            .expect("open");
+        let mut committed = 0u32;
+        let err = 'fill: loop {
+            let mut txn = env.write_txn().expect("txn");
+            let db = txn.open_db(None).expect("main");
+            for i in 0..100 {
+                let key = (committed * 100 + i).to_be_bytes();
+                if let Err(e) = txn.put(db, &key, &[7u8; 3000], PutFlags::empty()) {
+                    break 'fill e;
+                }
+            }
+            txn.commit().expect("commit");
+            committed += 1;
+        };
+        assert_eq!(err, Error::Io(28), "ENOSPC");
+        // What was committed before is still there.
+        let txn = env.read_txn().expect("read");
+        let db = txn.open_db(None).expect("main");
+        assert_eq!(
+            txn.stat(db).expect("stat").entries,
+            u64::from(committed) * 100
+        );
+    }
+}

@@ -116,8 +116,8 @@ impl Mmap {
     /// the kernel read around the page and allocate its block, one page at
     /// a time.
     ///
-    /// An error means the kernel could not back the asked pages, on a full
-    /// disk for one: a store there would have raised SIGBUS. A kernel
+    /// An error means the kernel could not back the asked pages (ENOSPC on
+    /// a full disk): a store there would have raised SIGBUS. A kernel
     /// without the request (before Linux 5.14) leaves the faults to the
     /// stores, as before.
     pub(crate) fn fault_in(&self, off: usize, len: usize, ahead: usize) -> io::Result<()> {
@@ -140,7 +140,15 @@ impl Mmap {
                 return Ok(());
             }
             Err(_) => {
-                self.populate_write(off, len)?;
+                self.populate_write(off, len).map_err(|e| {
+                    // EFAULT: a store would have raised SIGBUS, which for
+                    // pages inside the file means the file system could not
+                    // allocate them, what `pwrite` reports as ENOSPC.
+                    match e.raw_os_error() {
+                        Some(libc::EFAULT) => io::Error::from_raw_os_error(libc::ENOSPC),
+                        _ => e,
+                    }
+                })?;
                 end
             }
         };
