@@ -19,7 +19,7 @@
 //! Each case has a `c` and an `ours` variant. After criterion's groups, the
 //! run ends with a summary taken apart from them: every case again in
 //! rounds that alternate C and ours (`PRUNEDB_BENCH_ROUNDS`, 9 by
-//! default), with the median round's throughput of each and the ratios
+//! default, four times as many for the short `small_txns`), with the median round's throughput of each and the ratios
 //! ours/C (above 1.0 means ours is faster): the median of the per-round
 //! ratios, their range, and the ratio of the best rounds.
 //! `PRUNEDB_BENCH_N` scales the 1M-key cases down for quick runs, and a
@@ -277,6 +277,10 @@ struct Case<'a> {
     /// Operations per run, and what they are.
     count: usize,
     unit: &'static str,
+    /// Summary rounds as a multiple of the base count: a case that runs
+    /// for a tenth of a second varies more from round to round than the
+    /// others, and more of its rounds cost little.
+    weight: usize,
     c: Run<'a>,
     ours: Run<'a>,
 }
@@ -317,6 +321,7 @@ fn main() {
         Case {
             group: "bulk_random",
             count: n,
+            weight: 1,
             unit: "puts/s",
             c: Box::new(|d, mode| C::puts(d, mode, &random, false)),
             ours: Box::new(|d, mode| Ours::puts(d, mode, &random, false)),
@@ -324,6 +329,7 @@ fn main() {
         Case {
             group: "bulk_append",
             count: n,
+            weight: 1,
             unit: "puts/s",
             c: Box::new(|d, mode| C::puts(d, mode, &sequential, true)),
             ours: Box::new(|d, mode| Ours::puts(d, mode, &sequential, true)),
@@ -331,6 +337,7 @@ fn main() {
         Case {
             group: "small_txns",
             count: SMALL_TXNS,
+            weight: 4,
             unit: "txns/s",
             c: Box::new(|d, mode| C::small_txns(d, mode, &small)),
             ours: Box::new(|d, mode| Ours::small_txns(d, mode, &small)),
@@ -338,6 +345,7 @@ fn main() {
         Case {
             group: "delete_random",
             count: del.victims.len(),
+            weight: 1,
             unit: "dels/s",
             c: Box::new(|d, mode| {
                 copy_db(d);
@@ -390,15 +398,14 @@ fn main() {
 /// criterion groups take, hits both alike. Prints the median round's
 /// throughput of each and the ratios ours/C (above 1.0: ours is faster).
 fn interleaved(cases: &[&Case<'_>]) {
-    let rounds = rounds();
-    println!(
-        "\nthroughput of the median round, and ratios ours/C over {rounds} alternating rounds:"
-    );
+    let base = rounds();
+    println!("\nthroughput of the median round, and ratios ours/C over alternating rounds:");
     let median = |mut v: Vec<Duration>| {
         v.sort();
         v[v.len() / 2].as_secs_f64()
     };
     for case in cases {
+        let rounds = base * case.weight;
         for mode in Mode::ALL {
             let pairs: Vec<(Duration, Duration)> = (0..rounds)
                 .map(|round| {
@@ -411,7 +418,7 @@ fn interleaved(cases: &[&Case<'_>]) {
                 .collect();
             let per_sec = |t: f64| case.count as f64 / t;
             println!(
-                "  {:<24} c {:>9.0}  ours {:>9.0} {:<7} {}",
+                "  {:<24} c {:>9.0}  ours {:>9.0} {:<7} {}   ({rounds} rounds)",
                 format!("{}{}", case.group, mode.suffix()),
                 per_sec(median(pairs.iter().map(|p| p.0).collect())),
                 per_sec(median(pairs.iter().map(|p| p.1).collect())),

@@ -191,10 +191,25 @@ impl Mmap {
             return false;
         }
         let base = self.ptr as *const u8;
-        for (i, b) in buf.iter_mut().enumerate() {
-            // SAFETY: `off + i < len`, checked above, so the read is inside
+        // Whole aligned words where the bytes allow (the meta pages start
+        // pages), then byte by byte: a byte loop over both metas was a
+        // tenth of a one-put transaction.
+        let mut i = 0;
+        if (base as usize + off) % 8 == 0 {
+            while i + 8 <= buf.len() {
+                // SAFETY: `off + i + 8 <= len`, checked above, so the read
+                // is inside the mapping, and 8-aligned since the mapping
+                // and `off + i` are; volatile because a writer may change
+                // the word.
+                let w = unsafe { std::ptr::read_volatile(base.add(off + i).cast::<u64>()) };
+                buf[i..i + 8].copy_from_slice(&w.to_ne_bytes());
+                i += 8;
+            }
+        }
+        for (j, b) in buf.iter_mut().enumerate().skip(i) {
+            // SAFETY: `off + j < len`, checked above, so the read is inside
             // the mapping; volatile because a writer may change the byte.
-            *b = unsafe { std::ptr::read_volatile(base.add(off + i)) };
+            *b = unsafe { std::ptr::read_volatile(base.add(off + j)) };
         }
         true
     }

@@ -771,7 +771,7 @@ impl Env {
         // Runs of adjacent pages go out in one vectored write, as LMDB's
         // `mdb_page_flush` batches them: one system call per run instead of
         // one per page.
-        let mut run: Vec<std::io::IoSlice<'_>> = Vec::with_capacity(WRITE_BATCH);
+        let mut run: Vec<std::io::IoSlice<'_>> = Vec::with_capacity(WRITE_BATCH.min(pages.len()));
         let mut i = 0;
         while i < pages.len() {
             let start = pages[i].0;
