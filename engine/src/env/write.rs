@@ -412,13 +412,14 @@ impl OwnPages {
 /// paths a transaction of a few hundred puts touches, small enough to hold
 /// on to for the environment's life.
 const RECYCLE_BYTES: usize = 8 << 20;
-
-/// Bounds of how far past the end of the data a `WRITEMAP` writer faults
-/// the map in at once (see `WriteState::fault_ahead`), in bytes.
-const FAULT_AHEAD_MIN: usize = 64 << 10;
-const FAULT_AHEAD_MAX: usize = 4 << 20;
 /// Largest dirty map (in entries) whose table is kept between transactions.
 const RECYCLE_MAP: usize = 1 << 14;
+
+/// Least and most bytes a `WRITEMAP` writer faults the map in past a new
+/// page at the end of the data (see `WriteState::fault_ahead`).
+const FAULT_AHEAD_MIN: usize = 64 << 10;
+/// See [`FAULT_AHEAD_MIN`].
+const FAULT_AHEAD_MAX: usize = 4 << 20;
 
 /// Single-page buffers free for reuse within a transaction. A copy made
 /// for a nested transaction starts without any: buffers are only a cache.
@@ -716,10 +717,12 @@ impl WriteState<'_> {
         })
     }
 
-    /// Where page `pgno` starts in the map; pages allocated lie below
-    /// `max_pgno`, inside the map, whose length is a `usize`.
+    /// Where page `pgno` starts in the map (pages allocated lie below
+    /// `max_pgno`, inside the map, whose length is a `usize`).
     fn byte_offset(&self, pgno: u64) -> usize {
-        (pgno as usize).saturating_mul(self.page_size)
+        usize::try_from(pgno)
+            .unwrap_or(usize::MAX)
+            .saturating_mul(self.page_size)
     }
 
     /// How far past a new page at `pgno` to fault the writable map in
