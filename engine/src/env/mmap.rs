@@ -214,6 +214,39 @@ impl Mmap {
         true
     }
 
+    /// Stores `bytes` at `off` of a writable map, their last 8 bytes (a
+    /// meta page's txnid) last, after a release fence, and every aligned
+    /// word with one volatile store: LMDB's order for a meta page written
+    /// in place, which readers of other processes rely on as they read the
+    /// map. Returns false if the map is read-only or the range does not
+    /// fit or the last word is not aligned.
+    pub(crate) fn store_volatile_last_word(&self, off: usize, bytes: &[u8]) -> bool {
+        let Some(body) = bytes.len().checked_sub(8) else {
+            return false;
+        };
+        let base = self.ptr as *mut u8;
+        let fits = off
+            .checked_add(bytes.len())
+            .is_some_and(|end| end <= self.len);
+        if !self.writable || !fits || (base as usize + off + body) % 8 != 0 {
+            return false;
+        }
+        for (i, &b) in bytes[..body].iter().enumerate() {
+            // SAFETY: `off + i < off + body <= len`, checked above, so the
+            // store is inside the writable mapping; volatile because
+            // readers of other processes may read the byte meanwhile.
+            unsafe { std::ptr::write_volatile(base.add(off + i), b) };
+        }
+        std::sync::atomic::fence(Ordering::Release);
+        let mut last = [0u8; 8];
+        last.copy_from_slice(&bytes[body..]);
+        // SAFETY: `off + body + 8 <= len` and 8-aligned, checked above.
+        unsafe {
+            std::ptr::write_volatile(base.add(off + body).cast::<u64>(), u64::from_ne_bytes(last))
+        };
+        true
+    }
+
     /// The mapping's address (`me_map`), for environment info.
     pub(crate) fn addr(&self) -> usize {
         self.ptr as usize

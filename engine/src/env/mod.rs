@@ -803,11 +803,18 @@ impl Env {
         if !self.lazy_sync() {
             self.flush_data()?;
         }
-        // The meta page goes out with `pwrite` in every mode: the kernel
-        // copies it, so this process's readers, which read the meta pages
-        // through the map, never race a store of ours.
+        // Under WRITEMAP the meta is stored in place, txnid last, as LMDB
+        // does (a `pwrite` per commit was a quarter of a one-put
+        // transaction); readers take the meta that the lock file's txnid,
+        // published after this, names. Otherwise it goes out with `pwrite`.
         let off = (meta.txnid & 1) * ps + PAGE_HEADER_SIZE as u64;
-        self.inner.file.write_all_at(&meta.to_bytes(), off)?;
+        let bytes = meta.to_bytes();
+        let stored = writable_map(flags)
+            && usize::try_from(off)
+                .is_ok_and(|o| self.inner.map.store_volatile_last_word(o, &bytes));
+        if !stored {
+            self.inner.file.write_all_at(&bytes, off)?;
+        }
         if !self.lazy_sync() && !flags.contains(EnvFlags::NOMETASYNC) {
             self.inner.file.sync_data()?;
         }
