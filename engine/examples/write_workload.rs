@@ -10,9 +10,10 @@
 //! ```
 //!
 //! Arguments: `c` or `ours`; the case, `small` (1000 transactions of 100
-//! random puts), `bulk` (200k random puts in one transaction), `append`
-//! (200k sequential keys with APPEND) or `delete` (`bulk`, then every
-//! tenth key deleted in a second transaction); `writemap`, `plain`, or
+//! random puts), `tiny` (10,000 transactions of one random put), `bulk`
+//! (200k random puts in one transaction), `append` (200k sequential keys
+//! with APPEND) or `delete` (`bulk`, then every tenth key deleted in a
+//! second transaction); `writemap`, `plain`, or
 //! `pwrite` (plain, but commits write every page with `pwrite` as C LMDB
 //! does: [`EnvBuilder::commit_through_map`](e::EnvBuilder::commit_through_map)).
 //! Keys are 16 random bytes, values 100 bytes, `NOSYNC` throughout, as in
@@ -27,7 +28,9 @@ use rand::{Rng, SeedableRng};
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [who, case, mode] = &args[..] else {
-        eprintln!("usage: write_workload c|ours small|bulk|append|delete writemap|plain|pwrite");
+        eprintln!(
+            "usage: write_workload c|ours small|tiny|bulk|append|delete writemap|plain|pwrite"
+        );
         std::process::exit(2);
     };
     let writemap = mode == "writemap";
@@ -40,9 +43,14 @@ fn main() {
             })
             .collect(),
         "small" => random_keys(100_000),
+        "tiny" => random_keys(10_000),
         _ => random_keys(200_000),
     };
-    let per_txn = if case == "small" { 100 } else { keys.len() };
+    let per_txn = match case.as_str() {
+        "small" => 100,
+        "tiny" => 1,
+        _ => keys.len(),
+    };
     let append = case == "append";
     let doomed: Vec<[u8; 16]> = match case.as_str() {
         "delete" => keys.iter().step_by(10).copied().collect(),
