@@ -350,7 +350,7 @@ impl DirtyPages {
 }
 
 /// What one write transaction hands the next (LMDB's `me_dpages`): page
-/// buffers and the dirty map's table. A transaction of a few puts would
+/// buffers, the dirty map's table and its page-number lists. A transaction of a few puts would
 /// otherwise allocate, zero and free every page it touches, and grow the
 /// map from nothing, each time. Kept under the environment's writer
 /// mutex, which only the write transaction holds.
@@ -359,6 +359,10 @@ pub(crate) struct Recycled {
     dirty: DirtyPages,
     pages: Vec<Box<[u8]>>,
     own: OwnPages,
+    /// Emptied page-number lists (`free_pgs`, `pghead`, `loose`,
+    /// `reclaimed`): a one-put transaction spent a tenth of its
+    /// instructions allocating and freeing them.
+    lists: [Vec<u64>; 4],
 }
 
 /// The pages whose current bytes this process's own commits wrote, since
@@ -414,6 +418,8 @@ impl OwnPages {
 const RECYCLE_BYTES: usize = 8 << 20;
 /// Largest dirty map (in entries) whose table is kept between transactions.
 const RECYCLE_MAP: usize = 1 << 14;
+/// Largest page-number list (in entries) kept between transactions.
+const RECYCLE_LIST: usize = 1 << 16;
 
 /// Least and most bytes a `WRITEMAP` writer faults the map in past a new
 /// page at the end of the data (see `WriteState::fault_ahead`).
@@ -842,6 +848,7 @@ impl<'env> RwTxn<'env> {
         dirty.reset(meta.last_pgno + 1);
         let spare = SparePages(std::mem::take(&mut lock._local.pages));
         let mut own = std::mem::take(&mut lock._local.own);
+        let [free_pgs, pghead, loose, reclaimed] = std::mem::take(&mut lock._local.lists);
         own.follow(meta.txnid);
         let state = WriteState {
             map,
@@ -853,10 +860,10 @@ impl<'env> RwTxn<'env> {
             next_pgno: meta.last_pgno + 1,
             max_pgno: env.map_size() / ps,
             lazy_sync: env.lazy_sync(),
-            free_pgs: Vec::new(),
-            pghead: PageList::default(),
-            loose: Vec::new(),
-            reclaimed: Vec::new(),
+            free_pgs,
+            pghead: PageList(pghead),
+            loose,
+            reclaimed,
             oldest,
             exhausted: false,
             saving: false,
@@ -1149,6 +1156,9 @@ impl<'env> RwTxn<'env> {
     }
 
     fn save_db_records(&mut self) -> Result<()> {
+        if !self.dbs.iter().skip(2).flatten().any(|st| st.dirty) {
+            return Ok(());
+        }
         let mut main = self.main_rec();
         let names = self.env.dbi_names();
         for (i, st) in self.dbs.iter().enumerate().skip(2) {
@@ -1327,6 +1337,19 @@ impl Drop for RwTxn<'_> {
             cache.dirty = dirty;
         }
         cache.pages = pages;
+        let st = &mut self.state;
+        let lists = [
+            &mut st.free_pgs,
+            &mut st.pghead.0,
+            &mut st.loose,
+            &mut st.reclaimed,
+        ];
+        for (kept, list) in cache.lists.iter_mut().zip(lists) {
+            if list.capacity() <= RECYCLE_LIST {
+                list.clear();
+                *kept = std::mem::take(list);
+            }
+        }
     }
 }
 
