@@ -19,9 +19,10 @@
 //! Each case has a `c` and an `ours` variant. After criterion's groups, the
 //! run ends with a summary taken apart from them: every case again in
 //! rounds that alternate C and ours (`PRUNEDB_BENCH_ROUNDS`, 9 by
-//! default, four times as many for the short `small_txns`), with the median round's throughput of each and the ratios
-//! ours/C (above 1.0 means ours is faster): the median of the per-round
-//! ratios, their range, and the ratio of the best rounds.
+//! default, four times as many for the short `small_txns`), with the
+//! median round's throughput of each and the ratios ours/C (above 1.0
+//! means ours is faster): the median of the per-round ratios, their range,
+//! and the ratio of the best rounds.
 //! `PRUNEDB_BENCH_N` scales the 1M-key cases down for quick runs, and a
 //! filter (`cargo bench -p prunedb-engine --bench write -- small_txns`)
 //! picks the cases of both the criterion groups and the summary.

@@ -13,28 +13,30 @@ const LINE: usize = 64;
 /// that makes the page dirty reads all of it anyway.
 #[inline]
 pub(crate) fn prefetch(bytes: &[u8]) {
-    #[cfg(all(target_arch = "x86_64", not(miri)))]
-    {
-        use core::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
-        for line in 0..bytes.len().div_ceil(LINE) {
-            // SAFETY: `line * LINE < bytes.len()`, so the address lies
-            // inside `bytes`; a prefetch reads nothing the program sees and
-            // never faults.
-            unsafe { _mm_prefetch::<_MM_HINT_T0>(bytes.as_ptr().add(line * LINE).cast::<i8>()) };
-        }
-    }
-    #[cfg(all(target_arch = "aarch64", not(miri)))]
     for line in 0..bytes.len().div_ceil(LINE) {
-        // SAFETY: as above; `prfm` only hints the cache, touching no
-        // register but its address operand and no flag.
-        unsafe {
-            core::arch::asm!(
-                "prfm pldl1keep, [{0}]",
-                in(reg) bytes.as_ptr().add(line * LINE),
-                options(nostack, readonly, preserves_flags)
-            )
-        };
+        hint(bytes.as_ptr().wrapping_add(line * LINE));
     }
+}
+
+/// Hints the cache line at `at`; nothing on other CPUs, or under Miri.
+#[inline(always)]
+fn hint(at: *const u8) {
+    #[cfg(all(target_arch = "x86_64", not(miri)))]
+    // SAFETY: a prefetch reads nothing the program sees and never faults,
+    // whatever the address (callers pass one inside a slice anyway).
+    unsafe {
+        core::arch::x86_64::_mm_prefetch::<{ core::arch::x86_64::_MM_HINT_T0 }>(at.cast::<i8>())
+    };
+    #[cfg(all(target_arch = "aarch64", not(miri)))]
+    // SAFETY: as above; `prfm` only hints the cache, touching no register
+    // but its address operand and no flag.
+    unsafe {
+        core::arch::asm!(
+            "prfm pldl1keep, [{0}]",
+            in(reg) at,
+            options(nostack, readonly, preserves_flags)
+        )
+    };
     #[cfg(not(all(any(target_arch = "x86_64", target_arch = "aarch64"), not(miri))))]
-    let _ = bytes;
+    let _ = at;
 }

@@ -214,11 +214,10 @@ impl Mmap {
         true
     }
 
-    /// Stores `bytes` at `off` of a writable map, their last 8 bytes (a
-    /// meta page's txnid) last, after a release fence, and every aligned
-    /// word with one volatile store: LMDB's order for a meta page written
-    /// in place, which readers of other processes rely on as they read the
-    /// map. Returns false if the map is read-only or the range does not
+    /// Stores `bytes` at `off` of a writable map with volatile stores, the
+    /// last 8 bytes (a meta page's txnid) last, as one aligned word after a
+    /// release fence: LMDB's order for a meta page written in place, which
+    /// readers of other processes rely on as they read the map. Returns false if the map is read-only or the range does not
     /// fit or the last word is not aligned.
     pub(crate) fn store_volatile_last_word(&self, off: usize, bytes: &[u8]) -> bool {
         let Some(body) = bytes.len().checked_sub(8) else {
