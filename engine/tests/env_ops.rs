@@ -148,26 +148,12 @@ fn handles_and_snapshots_cross_threads() {
 #[test]
 fn nordahead_advises_the_map_random() {
     fn data_map_flags(dir: &std::path::Path) -> Vec<String> {
-        let smaps = std::fs::read_to_string("/proc/self/smaps").expect("smaps");
-        let data = dir.join("data.mdb");
-        let data = data.to_str().expect("utf-8 path");
-        let mut found = Vec::new();
-        let mut ours = false;
-        for line in smaps.lines() {
-            if let Some(rest) = line.strip_prefix("VmFlags:") {
-                let flags = rest.trim();
-                if ours && !flags.split_whitespace().any(|f| f == "wr") {
-                    found.push(flags.to_string());
-                }
-            } else if line.split_whitespace().next().is_some_and(|f| {
-                f.contains('-') && f.chars().all(|c| c == '-' || c.is_ascii_hexdigit())
-            }) {
-                // A mapping's header line: its address range first, its
-                // file (if any) last.
-                ours = line.ends_with(data);
-            }
-        }
-        found
+        maps_of(&dir.join("data.mdb"))
+            .iter()
+            .filter_map(|m| field(m, "VmFlags"))
+            .filter(|flags| !flags.split_whitespace().any(|f| f == "wr"))
+            .map(str::to_string)
+            .collect()
     }
     let random = |flags: &str| flags.split_whitespace().any(|f| f == "rr");
     for (flags, want) in [(EnvFlags::NORDAHEAD, true), (EnvFlags::empty(), false)] {
@@ -187,33 +173,53 @@ fn nordahead_advises_the_map_random() {
     }
 }
 
-/// Resident bytes of this process's mappings of `file` (`Rss` in
-/// `/proc/self/smaps`).
+/// The `Key: value` lines of each of this process's mappings of `file`,
+/// from `/proc/self/smaps`.
 #[cfg(target_os = "linux")]
-fn mapped_resident(file: &std::path::Path) -> u64 {
+fn maps_of(file: &std::path::Path) -> Vec<Vec<(String, String)>> {
     let smaps = std::fs::read_to_string("/proc/self/smaps").expect("smaps");
-    let name = file.to_str().expect("path");
+    let name = file.to_str().expect("utf-8 path");
+    let mut maps = Vec::new();
     let mut ours = false;
-    let mut kb = 0;
     for line in smaps.lines() {
-        if let Some(rss) = line.strip_prefix("Rss:") {
-            if ours {
-                kb += rss
-                    .trim()
-                    .trim_end_matches("kB")
-                    .trim()
-                    .parse::<u64>()
-                    .expect("kB");
-            }
-        } else if line
-            .split_whitespace()
-            .next()
-            .is_some_and(|f| !f.ends_with(':'))
-        {
-            // A mapping's header line: address range, ..., path.
+        let is_header = line.split_whitespace().next().is_some_and(|f| {
+            f.contains('-') && f.chars().all(|c| c == '-' || c.is_ascii_hexdigit())
+        });
+        if is_header {
+            // A mapping's header line: its address range first, its file
+            // (if any) last.
             ours = line.ends_with(name);
+            if ours {
+                maps.push(Vec::new());
+            }
+        } else if let (true, Some((key, value)), Some(fields)) =
+            (ours, line.split_once(':'), maps.last_mut())
+        {
+            fields.push((key.to_string(), value.trim().to_string()));
         }
     }
+    maps
+}
+
+/// The value of `key` among a mapping's fields.
+#[cfg(target_os = "linux")]
+fn field<'m>(map: &'m [(String, String)], key: &str) -> Option<&'m str> {
+    map.iter().find(|(k, _)| k == key).map(|(_, v)| v.as_str())
+}
+
+/// Resident bytes of this process's mappings of `file` (`Rss`).
+#[cfg(target_os = "linux")]
+fn mapped_resident(file: &std::path::Path) -> u64 {
+    let kb: u64 = maps_of(file)
+        .iter()
+        .map(|m| {
+            let rss = field(m, "Rss").expect("Rss");
+            rss.trim_end_matches("kB")
+                .trim()
+                .parse::<u64>()
+                .expect("kB")
+        })
+        .sum();
     kb << 10
 }
 
