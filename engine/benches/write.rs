@@ -8,7 +8,10 @@
 //! `WRITEMAP` added. Without `WRITEMAP` ours runs twice: as it opens by
 //! default (commits copy reused pages through a writable map, see
 //! `EnvBuilder::commit_through_map`), and with every page written by
-//! `pwrite` as C writes them (`_pwrite`).
+//! `pwrite` as C writes them (`_pwrite`). With `WRITEMAP` ours runs twice
+//! too: as C does, and with the map backed by huge pages
+//! (`_writemap_huge`, `EnvBuilder::huge_pages`, an option C does not
+//! have: C runs with `WRITEMAP` alone there).
 //!
 //! Cases: `bulk_random` (1M random 16-byte keys, 100-byte values, one
 //! transaction), `bulk_append` (1M sequential keys with `APPEND`, one
@@ -102,29 +105,42 @@ impl Drop for TempDir {
 
 /// How an environment writes: without `WRITEMAP` as it opens by default,
 /// the same with every commit page written by `pwrite` (for C: the same as
-/// `Plain`), or with `WRITEMAP`.
+/// `Plain`), with `WRITEMAP`, or with `WRITEMAP` and, for ours only, the
+/// map backed by huge pages (`EnvBuilder::huge_pages`; C has no such
+/// option and runs as with `WriteMap`).
 #[derive(Clone, Copy, PartialEq)]
 enum Mode {
     Plain,
     Pwrite,
     WriteMap,
+    HugePages,
 }
 
 impl Mode {
-    const ALL: [Mode; 3] = [Mode::Plain, Mode::Pwrite, Mode::WriteMap];
+    const ALL: [Mode; 4] = [Mode::Plain, Mode::Pwrite, Mode::WriteMap, Mode::HugePages];
 
     fn suffix(self) -> &'static str {
         match self {
             Mode::Plain => "",
             Mode::Pwrite => "_pwrite",
             Mode::WriteMap => "_writemap",
+            Mode::HugePages => "_writemap_huge",
         }
+    }
+
+    /// Whether C runs this mode as it runs another one.
+    fn same_for_c(self) -> bool {
+        matches!(self, Mode::Pwrite | Mode::HugePages)
+    }
+
+    fn writemap(self) -> bool {
+        matches!(self, Mode::WriteMap | Mode::HugePages)
     }
 }
 
 fn c_env(dir: &Path, mode: Mode) -> c::Env {
     let mut flags = c::flags::MDB_NOSYNC;
-    if mode == Mode::WriteMap {
+    if mode.writemap() {
         flags |= c::flags::MDB_WRITEMAP;
     }
     c::Env::builder()
@@ -136,13 +152,14 @@ fn c_env(dir: &Path, mode: Mode) -> c::Env {
 
 fn our_env(dir: &Path, mode: Mode) -> e::Env {
     let mut flags = e::EnvFlags::NOSYNC;
-    if mode == Mode::WriteMap {
+    if mode.writemap() {
         flags = flags | e::EnvFlags::WRITEMAP;
     }
     e::Env::builder()
         .map_size(MAP_SIZE)
         .flags(flags)
         .commit_through_map(mode != Mode::Pwrite)
+        .huge_pages(mode == Mode::HugePages)
         .open(dir)
         .unwrap()
 }
@@ -373,8 +390,8 @@ fn main() {
             .throughput(Throughput::Elements(case.count as u64));
         for mode in Mode::ALL {
             for (who, run) in [("c", &case.c), ("ours", &case.ours)] {
-                if who == "c" && mode == Mode::Pwrite {
-                    continue; // C's plain commits are its pwrite commits
+                if who == "c" && mode.same_for_c() {
+                    continue; // the same as C's plain or WRITEMAP run
                 }
                 g.bench_function(format!("{who}{}", mode.suffix()), |b| {
                     b.iter_custom(|iters| (0..iters).map(|_| fresh(run.as_ref(), mode)).sum())

@@ -13,13 +13,16 @@
 //! random puts), `tiny` (10,000 transactions of one random put), `bulk`
 //! (200k random puts in one transaction), `append` (200k sequential keys
 //! with APPEND) or `delete` (`bulk`, then every tenth key deleted in a
-//! second transaction); `writemap`, `plain`, or
+//! second transaction); `writemap`, `huge` (`writemap` with, for ours, the
+//! map backed by huge pages:
+//! [`EnvBuilder::huge_pages`](e::EnvBuilder::huge_pages)), `plain`, or
 //! `pwrite` (plain, but commits write every page with `pwrite` as C LMDB
 //! does: [`EnvBuilder::commit_through_map`](e::EnvBuilder::commit_through_map)).
 //! Keys are 16 random bytes, values 100 bytes, `NOSYNC` throughout, as in
 //! `cargo bench --bench write`. The environment goes to a temporary
 //! directory under `target/`, removed afterwards. The time from opening
-//! the environment to the last commit goes to standard error.
+//! the environment to the last commit goes to standard error, with the
+//! number of the last page in use (how far the file grew).
 
 use prunedb_clmdb as c;
 use prunedb_engine as e;
@@ -29,11 +32,11 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let [who, case, mode] = &args[..] else {
         eprintln!(
-            "usage: write_workload c|ours small|tiny|bulk|append|delete writemap|plain|pwrite"
+            "usage: write_workload c|ours small|tiny|bulk|append|delete writemap|huge|plain|pwrite"
         );
         std::process::exit(2);
     };
-    let writemap = mode == "writemap";
+    let writemap = mode == "writemap" || mode == "huge";
     let keys: Vec<[u8; 16]> = match case.as_str() {
         "append" => (0..200_000u64)
             .map(|i| {
@@ -98,6 +101,7 @@ fn main() {
                 .map_size(4 << 30)
                 .flags(flags)
                 .commit_through_map(mode != "pwrite")
+                .huge_pages(mode == "huge")
                 .open(&dir)
                 .unwrap();
             let put_flags = if append {

@@ -173,6 +173,60 @@ fn nordahead_advises_the_map_random() {
     }
 }
 
+/// `EnvBuilder::huge_pages` advises a `WRITEMAP` map `MADV_HUGEPAGE`,
+/// which smaps shows as `hg` whether or not the kernel then finds huge
+/// pages; it must survive a map growth, and leave every map of an
+/// environment without `WRITEMAP`, and every map by default, alone.
+#[cfg(target_os = "linux")]
+#[test]
+fn huge_pages_advise_the_writable_map_only() {
+    let huge = |dir: &std::path::Path| -> Vec<bool> {
+        maps_of(&dir.join("data.mdb"))
+            .iter()
+            .map(|m| field(m, "VmFlags").expect("VmFlags"))
+            .map(|flags| flags.split_whitespace().any(|f| f == "hg"))
+            .collect()
+    };
+    for (flags, asked, want) in [
+        (EnvFlags::WRITEMAP | EnvFlags::NOSYNC, true, true),
+        (EnvFlags::WRITEMAP | EnvFlags::NOSYNC, false, false),
+        (EnvFlags::NOSYNC, true, false),
+    ] {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let mut env = Env::builder()
+            .map_size(4 << 20)
+            .flags(flags)
+            .huge_pages(asked)
+            .open(dir.path())
+            .expect("open");
+        let case = format!("{flags:?}, huge_pages({asked})");
+        let maps = huge(dir.path());
+        assert!(
+            !maps.is_empty() && maps.iter().all(|&h| h == want),
+            "{case}: {maps:?}"
+        );
+        env.set_map_size(8 << 20).expect("grow");
+        let mut txn = env.write_txn().expect("txn");
+        let db = txn.open_db(None).expect("main");
+        for i in 0..2000u32 {
+            txn.put(db, &i.to_be_bytes(), &[i as u8; 100], PutFlags::empty())
+                .expect("put");
+        }
+        txn.commit().expect("commit");
+        let maps = huge(dir.path());
+        assert!(
+            !maps.is_empty() && maps.iter().all(|&h| h == want),
+            "{case} grown: {maps:?}"
+        );
+        let txn = env.read_txn().expect("read");
+        let db = txn.open_db(None).expect("main");
+        assert_eq!(
+            txn.get(db, &1999u32.to_be_bytes()).expect("get"),
+            Some(&[207u8; 100][..])
+        );
+    }
+}
+
 /// The `Key: value` lines of each of this process's mappings of `file`,
 /// from `/proc/self/smaps`.
 #[cfg(target_os = "linux")]

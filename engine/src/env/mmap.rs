@@ -77,6 +77,16 @@ impl Mmap {
         Ok(())
     }
 
+    /// Asks the kernel to back the map with transparent huge pages
+    /// (`MADV_HUGEPAGE`, see [`EnvBuilder::huge_pages`](super::EnvBuilder::huge_pages)).
+    /// Advice only: a kernel without them refuses it, and the map works as
+    /// before, so a refusal is no error.
+    pub(crate) fn advise_huge_pages(&self) {
+        // SAFETY: `ptr`/`len` are exactly the mapping `mmap` returned;
+        // the advice changes no bytes.
+        let _ = unsafe { libc::madvise(self.ptr, self.len, libc::MADV_HUGEPAGE) };
+    }
+
     /// The pages of the map up to `valid` bytes, which must not exceed the
     /// file's length: touching a mapped page past the end of the file would
     /// raise SIGBUS, so callers bound every view by the size they measured.
