@@ -548,10 +548,16 @@ impl WriteState<'_> {
                 self.exhausted = true;
                 return Ok(false);
             }
-            (
-                key,
-                parse_idl(val).ok_or(Error::corrupted(rec.root, "malformed free-page list"))?,
-            )
+            let pages =
+                parse_idl(val).ok_or(Error::corrupted(rec.root, "malformed free-page list"))?;
+            // Whether another record can be reclaimed, while the cursor is
+            // at hand: records this transaction writes stand under its own
+            // txnid or a key already reclaimed, so none can be added.
+            self.exhausted = match c.get(CursorOp::Next, None, None)? {
+                Some((next, _)) => free_key(next).is_some_and(|k| k >= self.oldest),
+                None => true,
+            };
+            (key, pages)
         };
         // Every page a free list names was in use before this transaction
         // began, and is not a meta page; any other comes from a damaged file.
@@ -1274,10 +1280,16 @@ impl<'env> RwTxn<'env> {
                     continue;
                 }
                 if pages.is_empty() {
-                    self.on_free_db(|w, free| match w.del(free, &key, None) {
-                        Ok(_) | Err(Error::NotFound) => Ok(()),
-                        Err(e) => Err(e),
-                    })?;
+                    // Only an earlier round can have written the record:
+                    // the own key is new, and the reuse key's record was
+                    // deleted as reclaimed (or, as the old reuse key, when
+                    // a newer record was reclaimed).
+                    if before.is_some_and(|b| !b.is_empty()) {
+                        self.on_free_db(|w, free| match w.del(free, &key, None) {
+                            Ok(_) | Err(Error::NotFound) => Ok(()),
+                            Err(e) => Err(e),
+                        })?;
+                    }
                 } else {
                     let bytes = idl_bytes(pages);
                     self.on_free_db(|w, free| {
