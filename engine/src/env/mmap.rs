@@ -227,7 +227,9 @@ impl Mmap {
     /// Stores `bytes` at `off` of a writable map with volatile stores, the
     /// last 8 bytes (a meta page's txnid) last, as one aligned word after a
     /// release fence: LMDB's order for a meta page written in place, which
-    /// readers of other processes rely on as they read the map. Returns false if the map is read-only or the range does not
+    /// readers of other processes rely on as they read the map. The rest
+    /// goes a word at a time where it starts aligned, else a byte at a
+    /// time. Returns false if the map is read-only or the range does not
     /// fit or the last word is not aligned.
     pub(crate) fn store_volatile_last_word(&self, off: usize, bytes: &[u8]) -> bool {
         let Some(body) = bytes.len().checked_sub(8) else {
@@ -240,7 +242,26 @@ impl Mmap {
         if !self.writable || !fits || (base as usize + off + body) % 8 != 0 {
             return false;
         }
-        for (i, &b) in bytes[..body].iter().enumerate() {
+        let words = if (base as usize + off) % 8 == 0 {
+            body / 8
+        } else {
+            0
+        };
+        for (i, w) in bytes[..words * 8].chunks_exact(8).enumerate() {
+            let mut word = [0u8; 8];
+            word.copy_from_slice(w);
+            // SAFETY: `off + 8 * i + 8 <= off + body <= len`, checked above,
+            // so the store is inside the writable mapping, and aligned since
+            // `base + off` is; volatile because readers of other processes
+            // may read the word meanwhile.
+            unsafe {
+                std::ptr::write_volatile(
+                    base.add(off + 8 * i).cast::<u64>(),
+                    u64::from_ne_bytes(word),
+                )
+            };
+        }
+        for (i, &b) in bytes[..body].iter().enumerate().skip(words * 8) {
             // SAFETY: `off + i < off + body <= len`, checked above, so the
             // store is inside the writable mapping; volatile because
             // readers of other processes may read the byte meanwhile.
