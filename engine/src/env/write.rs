@@ -360,9 +360,11 @@ pub(crate) struct Recycled {
     pages: Vec<Box<[u8]>>,
     own: OwnPages,
     /// Emptied page-number lists (`free_pgs`, `pghead`, `loose`,
-    /// `reclaimed`): a one-put transaction spent a tenth of its
+    /// `reclaimed`, `parsed`): a one-put transaction spent a tenth of its
     /// instructions allocating and freeing them.
-    lists: [Vec<u64>; 4],
+    lists: [Vec<u64>; 5],
+    /// The emptied table of database states, for the same reason.
+    dbs: Vec<Option<DbState>>,
 }
 
 /// The pages whose current bytes this process's own commits wrote, since
@@ -469,6 +471,8 @@ pub struct WriteState<'env> {
     loose: Vec<u64>,
     /// Keys of the free-DB records reclaimed into `pghead`.
     reclaimed: Vec<u64>,
+    /// Where `reclaim` parses a record's page list.
+    parsed: Vec<u64>,
     /// Free-DB records with smaller keys than this may be reclaimed.
     oldest: u64,
     /// Set once no record past the last reclaimed one may be reclaimed. It
@@ -526,7 +530,8 @@ impl WriteState<'_> {
         }
         let after = self.reclaimed.last().copied();
         let rec = self.free_db;
-        let (key, pages) = {
+        let mut pages = std::mem::take(&mut self.parsed);
+        let key = {
             let mut c = Cursor::new(&*self, &rec);
             let got = match after {
                 None => c.get(CursorOp::First, None, None)?,
@@ -548,8 +553,9 @@ impl WriteState<'_> {
                 self.exhausted = true;
                 return Ok(false);
             }
-            let pages =
-                parse_idl(val).ok_or(Error::corrupted(rec.root, "malformed free-page list"))?;
+            if !parse_idl(val, &mut pages) {
+                return Err(Error::corrupted(rec.root, "malformed free-page list"));
+            }
             // Whether another record can be reclaimed, while the cursor is
             // at hand: records this transaction writes stand under its own
             // txnid or a key already reclaimed, so none can be added.
@@ -557,7 +563,7 @@ impl WriteState<'_> {
                 Some((next, _)) => free_key(next).is_some_and(|k| k >= self.oldest),
                 None => true,
             };
-            (key, pages)
+            key
         };
         // Every page a free list names was in use before this transaction
         // began, and is not a meta page; any other comes from a damaged file.
@@ -573,7 +579,8 @@ impl WriteState<'_> {
             return Err(Error::corrupted(p, what));
         }
         self.reclaimed.push(key);
-        self.pghead.extend(pages);
+        self.pghead.extend(pages.drain(..));
+        self.parsed = pages;
         Ok(true)
     }
 }
@@ -601,15 +608,22 @@ fn free_key(k: &[u8]) -> Option<u64> {
     Some(u64::from_le_bytes(k.try_into().ok()?))
 }
 
-/// Parses a free-page list: a count, then that many page numbers.
-pub(crate) fn parse_idl(v: &[u8]) -> Option<Vec<u64>> {
-    let n = u64::from_le_bytes(v.get(..8)?.try_into().ok()?) as usize;
-    let body = v.get(8..8 + n.checked_mul(8)?)?;
-    Some(
+/// Parses a free-page list (a count, then that many page numbers) into
+/// `pages`; false if it is malformed.
+fn parse_idl(v: &[u8], pages: &mut Vec<u64>) -> bool {
+    let body = v
+        .get(..8)
+        .and_then(|n| usize::try_from(u64::from_le_bytes(n.try_into().ok()?)).ok())
+        .and_then(|n| v.get(8..n.checked_mul(8)?.checked_add(8)?));
+    let Some(body) = body else {
+        return false;
+    };
+    pages.clear();
+    pages.extend(
         body.chunks_exact(8)
-            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8])))
-            .collect(),
-    )
+            .map(|c| u64::from_le_bytes(c.try_into().unwrap_or([0; 8]))),
+    );
+    true
 }
 
 fn idl_bytes(pages: &[u64]) -> Vec<u8> {
@@ -854,7 +868,12 @@ impl<'env> RwTxn<'env> {
         dirty.reset(meta.last_pgno + 1);
         let spare = SparePages(std::mem::take(&mut lock._local.pages));
         let mut own = std::mem::take(&mut lock._local.own);
-        let [free_pgs, pghead, loose, reclaimed] = std::mem::take(&mut lock._local.lists);
+        let [free_pgs, pghead, loose, reclaimed, parsed] = std::mem::take(&mut lock._local.lists);
+        let mut dbs = std::mem::take(&mut lock._local.dbs);
+        dbs.extend([
+            Some(DbState::new(meta.dbs[FREE_DBI], false)),
+            Some(DbState::new(meta.dbs[MAIN_DBI], false)),
+        ]);
         own.follow(meta.txnid);
         let state = WriteState {
             map,
@@ -870,6 +889,7 @@ impl<'env> RwTxn<'env> {
             pghead: PageList(pghead),
             loose,
             reclaimed,
+            parsed,
             oldest,
             exhausted: false,
             saving: false,
@@ -882,10 +902,7 @@ impl<'env> RwTxn<'env> {
             txnid: meta.txnid + 1,
             base: meta,
             state,
-            dbs: vec![
-                Some(DbState::new(meta.dbs[FREE_DBI], false)),
-                Some(DbState::new(meta.dbs[MAIN_DBI], false)),
-            ],
+            dbs,
             parents: Vec::new(),
         }
     }
@@ -1355,6 +1372,7 @@ impl Drop for RwTxn<'_> {
             &mut st.pghead.0,
             &mut st.loose,
             &mut st.reclaimed,
+            &mut st.parsed,
         ];
         for (kept, list) in cache.lists.iter_mut().zip(lists) {
             if list.capacity() <= RECYCLE_LIST {
@@ -1362,6 +1380,8 @@ impl Drop for RwTxn<'_> {
                 *kept = std::mem::take(list);
             }
         }
+        self.dbs.clear();
+        cache.dbs = std::mem::take(&mut self.dbs);
     }
 }
 
