@@ -19,7 +19,8 @@
 //! `pwrite` (plain, but commits write every page with `pwrite` as C LMDB
 //! does: [`EnvBuilder::commit_through_map`](e::EnvBuilder::commit_through_map)).
 //! Keys are 16 random bytes, values 100 bytes, `NOSYNC` throughout, as in
-//! `cargo bench --bench write`. The environment goes to a temporary
+//! `cargo bench --bench write`, unless a fourth argument `sync` asks for
+//! synced commits. The environment goes to a temporary
 //! directory under `target/`, removed afterwards. The time from opening
 //! the environment to the last commit goes to standard error, with the
 //! number of the last page in use (how far the file grew).
@@ -30,11 +31,16 @@ use rand::{Rng, SeedableRng};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let [who, case, mode] = &args[..] else {
-        eprintln!(
-            "usage: write_workload c|ours small|tiny|bulk|append|delete writemap|huge|plain|pwrite"
-        );
-        std::process::exit(2);
+    let (who, case, mode, synced) = match &args[..] {
+        [who, case, mode] => (who, case, mode, false),
+        [who, case, mode, sync] if sync == "sync" => (who, case, mode, true),
+        _ => {
+            eprintln!(
+                "usage: write_workload c|ours small|tiny|bulk|append|delete \
+                 writemap|huge|plain|pwrite [sync]"
+            );
+            std::process::exit(2);
+        }
     };
     let writemap = mode == "writemap" || mode == "huge";
     let keys: Vec<[u8; 16]> = match case.as_str() {
@@ -65,9 +71,9 @@ fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     let value = [7u8; 100];
     let start = std::time::Instant::now();
-    match who.as_str() {
+    let last_pgno = match who.as_str() {
         "c" => {
-            let mut flags = c::flags::MDB_NOSYNC;
+            let mut flags = if synced { 0 } else { c::flags::MDB_NOSYNC };
             if writemap {
                 flags |= c::flags::MDB_WRITEMAP;
             }
@@ -91,9 +97,14 @@ fn main() {
                 txn.del(dbi, k, None).unwrap();
             }
             txn.commit().unwrap();
+            env.info().unwrap().last_pgno as u64
         }
         "ours" => {
-            let mut flags = e::EnvFlags::NOSYNC;
+            let mut flags = if synced {
+                e::EnvFlags::empty()
+            } else {
+                e::EnvFlags::NOSYNC
+            };
             if writemap {
                 flags = flags | e::EnvFlags::WRITEMAP;
             }
@@ -123,13 +134,17 @@ fn main() {
                 txn.del(db, k, None).unwrap();
             }
             txn.commit().unwrap();
+            env.info().unwrap().last_pgno
         }
         _ => {
             eprintln!("the engine is `c` or `ours`");
             std::process::exit(2);
         }
-    }
-    eprintln!("{:.3} ms", start.elapsed().as_secs_f64() * 1e3);
+    };
+    eprintln!(
+        "{:.3} ms, last page {last_pgno}",
+        start.elapsed().as_secs_f64() * 1e3
+    );
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
