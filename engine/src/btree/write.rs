@@ -602,7 +602,8 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
             // What `split_point` picks for an appended node: the page
             // keeps its nodes and the new one starts the next page. Build
             // that directly instead of taking the page apart.
-            let rp = self.new_right_page(t, leaf)?;
+            let (flags, pad) = self.page_kind(leaf)?;
+            let rp = self.new_right_page(t, flags, pad)?;
             let p = self.s.page_mut(rp)?;
             let (ok, sep) = match node {
                 NewNode::Leaf {
@@ -623,16 +624,20 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
         self.split(t, path, top, nodes, leaf2, append_at_end)
     }
 
-    /// Allocates an empty page to the right of page `pgno`, with its flags
-    /// and LEAF2 key size, and counts it in the tree's record.
-    fn new_right_page(&mut self, t: &mut TreeRef<'_>, pgno: u64) -> Result<u64> {
-        let (flags, pad) = {
-            let p = self.s.page_mut(pgno)?;
-            (
-                pb::flags(p) & !(PageFlags::DIRTY.0),
-                u16::from_le_bytes([p[8], p[9]]) as usize,
-            )
-        };
+    /// The flags (less `DIRTY`) and LEAF2 key size of dirty page `pgno`:
+    /// what a page split off it takes.
+    fn page_kind(&mut self, pgno: u64) -> Result<(u16, usize)> {
+        let p = self.s.page_mut(pgno)?;
+        Ok((
+            pb::flags(p) & !(PageFlags::DIRTY.0),
+            u16::from_le_bytes([p[8], p[9]]) as usize,
+        ))
+    }
+
+    /// Allocates an empty page with `flags` and LEAF2 key size `pad`, to
+    /// go right of the page it is split off, and counts it in the tree's
+    /// record.
+    fn new_right_page(&mut self, t: &mut TreeRef<'_>, flags: u16, pad: usize) -> Result<u64> {
         let rp = self.s.alloc(1)?;
         if flags & PageFlags::BRANCH.0 != 0 {
             t.rec.branch_pages = t.rec.branch_pages.saturating_add(1);
@@ -657,23 +662,12 @@ impl<'s, S: PageStore + ?Sized> Writer<'s, S> {
         append_at_end: bool,
     ) -> Result<()> {
         let pgno = path.pg[level];
-        let (flags, pad) = {
-            let p = self.s.page_mut(pgno)?;
-            (
-                pb::flags(p) & !(PageFlags::DIRTY.0),
-                u16::from_le_bytes([p[8], p[9]]) as usize,
-            )
-        };
+        let (flags, pad) = self.page_kind(pgno)?;
         let branch = flags & PageFlags::BRANCH.0 != 0;
         let s = split_point(&nodes, self.cap(), leaf2, branch, append_at_end)
             .ok_or(Error::corrupted(pgno, "node too large to split"))?;
         let (right, sep) = nodes.split_at_separator(s, leaf2, branch);
-        let rp = self.s.alloc(1)?;
-        if branch {
-            t.rec.branch_pages = t.rec.branch_pages.saturating_add(1);
-        } else {
-            t.rec.leaf_pages = t.rec.leaf_pages.saturating_add(1);
-        }
+        let rp = self.new_right_page(t, flags, pad)?;
         let ok_l = fill_page(self.s.page_mut(pgno)?, pgno, flags, pad, &nodes, leaf2);
         let ok_r = fill_page(self.s.page_mut(rp)?, rp, flags, pad, &right, leaf2);
         if !ok_l || !ok_r {
