@@ -57,12 +57,14 @@ fn churn(env: &Env, rng: &mut StdRng) {
     txn.commit().unwrap();
 }
 
-fn fill(env: &Env) {
+/// Writes every key in one transaction, values of `byte`, a tenth of them
+/// on overflow pages.
+fn fill(env: &Env, byte: u8) {
     let mut txn = env.write_txn().unwrap();
     let db = txn.open_db(None).unwrap();
     for n in 0..KEYS {
         let len = if n % 10 == 0 { 6000 } else { 400 };
-        txn.put(db, &key(n), &vec![1u8; len], PutFlags::empty())
+        txn.put(db, &key(n), &vec![byte; len], PutFlags::empty())
             .unwrap();
     }
     txn.commit().unwrap();
@@ -79,7 +81,7 @@ fn steady_churn_stops_the_file_growing() {
     let dir = tempfile::tempdir().unwrap();
     let env = open(dir.path());
     let mut rng = StdRng::seed_from_u64(7);
-    fill(&env);
+    fill(&env, 1);
     for _ in 0..100 {
         churn(&env, &mut rng);
     }
@@ -151,7 +153,7 @@ fn a_reader_pins_its_snapshot() {
     let dir = tempfile::tempdir().unwrap();
     let env = open(dir.path());
     let mut rng = StdRng::seed_from_u64(11);
-    fill(&env);
+    fill(&env, 1);
     for _ in 0..20 {
         churn(&env, &mut rng);
     }
@@ -213,7 +215,7 @@ fn free_record_ids(env: &Env) -> Vec<u64> {
 fn a_transaction_reclaims_every_record_it_may() {
     let dir = tempfile::tempdir().unwrap();
     let env = open(dir.path());
-    fill(&env);
+    fill(&env, 1);
     let reader = env.read_txn().unwrap();
     for i in 0..8u32 {
         let mut txn = env.write_txn().unwrap();
@@ -226,14 +228,7 @@ fn a_transaction_reclaims_every_record_it_may() {
     let piled = free_record_ids(&env);
     assert!(piled.len() >= 8, "one record per pinned commit: {piled:?}");
     // Every key rewritten: far more pages than the records hold together.
-    let mut txn = env.write_txn().unwrap();
-    let db = txn.open_db(None).unwrap();
-    for n in 0..KEYS {
-        let len = if n % 10 == 0 { 6000 } else { 400 };
-        txn.put(db, &key(n), &vec![2u8; len], PutFlags::empty())
-            .unwrap();
-    }
-    txn.commit().unwrap();
+    fill(&env, 2);
     check(&env);
     // All but the newest were older than the large transaction's snapshot;
     // at most one of them may stand again, holding reclaimed pages the
