@@ -148,14 +148,12 @@ fn handles_and_snapshots_cross_threads() {
 #[test]
 fn nordahead_advises_the_map_random() {
     fn data_map_flags(dir: &std::path::Path) -> Vec<String> {
-        maps_of(&dir.join("data.mdb"))
-            .iter()
-            .filter_map(|m| field(m, "VmFlags"))
-            .filter(|flags| !flags.split_whitespace().any(|f| f == "wr"))
-            .map(str::to_string)
+        data_vm_flags(dir)
+            .into_iter()
+            .filter(|flags| !has_vm_flag(flags, "wr"))
             .collect()
     }
-    let random = |flags: &str| flags.split_whitespace().any(|f| f == "rr");
+    let random = |flags: &str| has_vm_flag(flags, "rr");
     for (flags, want) in [(EnvFlags::NORDAHEAD, true), (EnvFlags::empty(), false)] {
         let dir = tempfile::tempdir().expect("tempdir");
         let mut env = Env::builder()
@@ -181,10 +179,9 @@ fn nordahead_advises_the_map_random() {
 #[test]
 fn huge_pages_advise_the_writable_map_only() {
     let huge = |dir: &std::path::Path| -> Vec<bool> {
-        maps_of(&dir.join("data.mdb"))
+        data_vm_flags(dir)
             .iter()
-            .map(|m| field(m, "VmFlags").expect("VmFlags"))
-            .map(|flags| flags.split_whitespace().any(|f| f == "hg"))
+            .map(|flags| has_vm_flag(flags, "hg"))
             .collect()
     };
     for (flags, asked, want) in [
@@ -225,6 +222,22 @@ fn huge_pages_advise_the_writable_map_only() {
             Some(&[207u8; 100][..])
         );
     }
+}
+
+/// The `VmFlags` of each of this process's mappings of the data file in
+/// `dir`.
+#[cfg(target_os = "linux")]
+fn data_vm_flags(dir: &std::path::Path) -> Vec<String> {
+    maps_of(&dir.join("data.mdb"))
+        .iter()
+        .map(|m| field(m, "VmFlags").expect("VmFlags").to_string())
+        .collect()
+}
+
+/// Whether a mapping's `VmFlags` include `flag`.
+#[cfg(target_os = "linux")]
+fn has_vm_flag(flags: &str, flag: &str) -> bool {
+    flags.split_whitespace().any(|f| f == flag)
 }
 
 /// The `Key: value` lines of each of this process's mappings of `file`,

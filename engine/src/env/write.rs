@@ -352,8 +352,8 @@ impl DirtyPages {
 /// What one write transaction hands the next (LMDB's `me_dpages`): page
 /// buffers, the dirty map's table and its page-number lists. A transaction
 /// of a few puts would otherwise allocate, zero and free every page it
-/// touches, and grow the map from nothing, each time. Kept under the environment's writer
-/// mutex, which only the write transaction holds.
+/// touches, and grow the map from nothing, each time. Kept under the
+/// environment's writer mutex, which only the write transaction holds.
 #[derive(Default)]
 pub(crate) struct Recycled {
     dirty: DirtyPages,
