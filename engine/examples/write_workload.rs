@@ -58,10 +58,10 @@ fn main() {
                 k
             })
             .collect(),
-        "small" => random_keys(100_000),
-        "tiny" => random_keys(10_000),
+        "small" => random_keys(100_000, 3),
+        "tiny" => random_keys(10_000, 3),
         "delete1m" => Vec::new(),
-        _ => random_keys(200_000),
+        _ => random_keys(200_000, 3),
     };
     let per_txn = match case.as_str() {
         "small" => 100,
@@ -170,8 +170,8 @@ fn main() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-fn random_keys(n: usize) -> Vec<[u8; 16]> {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+fn random_keys(n: usize, seed: u64) -> Vec<[u8; 16]> {
+    let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     (0..n).map(|_| rng.gen()).collect()
 }
 
@@ -179,8 +179,7 @@ fn random_keys(n: usize) -> Vec<[u8; 16]> {
 /// C with the benchmark's keys and values, at `dir` (built once, then
 /// kept), and its keys.
 fn c_million(dir: &std::path::Path) -> (std::path::PathBuf, Vec<[u8; 16]>) {
-    let mut rng = rand::rngs::StdRng::seed_from_u64(11);
-    let keys: Vec<[u8; 16]> = (0..1_000_000).map(|_| rng.gen()).collect();
+    let keys = random_keys(1_000_000, 11);
     let done = dir.join("complete");
     if !done.exists() {
         let _ = std::fs::remove_dir_all(dir);

@@ -171,10 +171,10 @@ pub(crate) fn del_node(p: &mut [u8], i: usize) {
     let end = PAGE_HEADER_SIZE + 2 * n;
     // The nodes below the one removed move up by its size. One pass over
     // the pointers as a slice, which the compiler turns into vector code.
-    for ptr in p[PAGE_HEADER_SIZE..end].chunks_exact_mut(2) {
-        let o = u16::from_le_bytes([ptr[0], ptr[1]]) as usize;
+    for slot in p[PAGE_HEADER_SIZE..end].chunks_exact_mut(2) {
+        let o = u16::from_le_bytes([slot[0], slot[1]]) as usize;
         let o = if o < off { o + size } else { o };
-        ptr.copy_from_slice(&(o as u16).to_le_bytes());
+        slot.copy_from_slice(&(o as u16).to_le_bytes());
     }
     p.copy_within(start + 2..end, start);
     let up = upper(p);
